@@ -1,0 +1,42 @@
+//! tfc-onboarder: makes every new AWS account usable from Terraform Cloud with OIDC dynamic
+//! credentials. The flow, one module per step:
+//! [`event`] in -> [`config`] + [`mapping`] decide the settings -> [`aws`] assumes into the
+//! account and converges the OIDC provider and role ([`policy`] computes the documents) ->
+//! [`tfc`] registers the role in a variable set -> [`report`] out. [`onboard`] ties one
+//! account together, [`sweep`] reconciles a whole organization, [`offboard`] cleans up after
+//! closed accounts, and [`handler`] is the single entry point for Lambda and the CLI.
+
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod mapping;
+pub mod offboard;
+pub mod onboard;
+pub mod policy;
+pub mod report;
+pub mod sweep;
+pub mod tfc;
+
+pub use config::Config;
+pub use onboard::{Clients, Onboarder};
+
+/// Builds the AWS SDK configuration from the standard chain (region, credentials, and
+/// `AWS_ENDPOINT_URL*` endpoints) without any network call.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+/// Deadline of a Lambda invocation (epoch milliseconds) as a monotonic instant.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> tokio::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    tokio::time::Instant::now()
+        + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}

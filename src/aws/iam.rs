@@ -1,0 +1,392 @@
+//! The OIDC provider and the role in the member account: create, or adopt and converge.
+//! Nothing another party added (client ids, attached policies, tags) is ever removed.
+
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::{retry, transient, Backoff};
+use crate::domain::{Hostname, ProviderArn, RoleArn};
+use crate::error::AwsError;
+use crate::policy::policies_equivalent;
+use crate::report::{Action, Change};
+
+pub const MANAGED_BY_KEY: &str = "managed-by";
+
+/// IAM calls with the retry policy every step shares.
+pub struct Iam<'a> {
+    pub client: &'a aws_sdk_iam::Client,
+    pub backoff: Backoff,
+    pub deadline: Instant,
+    pub dry_run: bool,
+}
+
+fn tag(key: &str, value: &str) -> Result<Tag, AwsError> {
+    Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .map_err(|e| AwsError {
+            operation: "iam:Tag",
+            code: None,
+            message: e.to_string(),
+            retryable: false,
+            source: None,
+        })
+}
+
+fn managed_tags() -> Result<Vec<Tag>, AwsError> {
+    Ok(vec![tag(MANAGED_BY_KEY, crate::config::TOOL_NAME)?])
+}
+
+/// Right after a create, IAM may still answer NoSuchEntity for a while.
+fn transient_or_not_yet_visible(e: &AwsError) -> bool {
+    e.retryable || e.has_code("NoSuchEntity")
+}
+
+impl Iam<'_> {
+    /// Ensures `https://<host>` exists with `audience` among its client ids.
+    pub async fn ensure_provider(
+        &self,
+        arn: &ProviderArn,
+        host: &Hostname,
+        audience: &str,
+    ) -> Result<Change, AwsError> {
+        let change = |action| Change::new("oidc_provider", arn.as_str(), action);
+        // Two passes at most: the second only after losing a creation race.
+        for _ in 0..2 {
+            match self.provider_client_ids(arn).await? {
+                Some(ids) if ids.iter().any(|id| id == audience) => {
+                    return Ok(change(Action::Unchanged))
+                }
+                Some(_) => {
+                    if !self.dry_run {
+                        retry(self.backoff, self.deadline, transient, || async {
+                            self.client
+                                .add_client_id_to_open_id_connect_provider()
+                                .open_id_connect_provider_arn(arn.as_str())
+                                .client_id(audience)
+                                .send()
+                                .await
+                                .map_err(|e| {
+                                    AwsError::from_sdk("iam:AddClientIDToOpenIDConnectProvider", e)
+                                })
+                        })
+                        .await?;
+                    }
+                    return Ok(
+                        change(Action::Update).with_detail(format!("added client id {audience}"))
+                    );
+                }
+                None if self.dry_run => return Ok(change(Action::Create)),
+                None => {
+                    let tags = managed_tags()?;
+                    let created = retry(self.backoff, self.deadline, transient, || async {
+                        self.client
+                            .create_open_id_connect_provider()
+                            .url(format!("https://{host}"))
+                            .client_id_list(audience)
+                            .set_tags(Some(tags.clone()))
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk("iam:CreateOpenIDConnectProvider", e))
+                    })
+                    .await;
+                    match created {
+                        Ok(_) => return Ok(change(Action::Create)),
+                        // Another invocation won the race: adopt what it made.
+                        Err(e) if e.has_code("EntityAlreadyExists") => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Err(AwsError {
+            operation: "iam:CreateOpenIDConnectProvider",
+            code: Some("EntityAlreadyExists".into()),
+            message: format!("{arn} exists but could not be read back"),
+            retryable: true,
+            source: None,
+        })
+    }
+
+    async fn provider_client_ids(
+        &self,
+        arn: &ProviderArn,
+    ) -> Result<Option<Vec<String>>, AwsError> {
+        let got = retry(self.backoff, self.deadline, transient, || async {
+            self.client
+                .get_open_id_connect_provider()
+                .open_id_connect_provider_arn(arn.as_str())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("iam:GetOpenIDConnectProvider", e))
+        })
+        .await;
+        match got {
+            Ok(out) => Ok(Some(out.client_id_list().to_vec())),
+            Err(e) if e.has_code("NoSuchEntity") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the role, or converges an existing one onto `spec`.
+    pub async fn ensure_role(&self, spec: &RoleSpec) -> Result<Vec<Change>, AwsError> {
+        for _ in 0..2 {
+            match self.get_role(&spec.name).await? {
+                Some(role) => return self.converge_role(spec, &role).await,
+                None if self.dry_run => {
+                    let mut changes = vec![Change::new("role", spec.arn.as_str(), Action::Create)];
+                    changes.extend(
+                        spec.policy_arns
+                            .iter()
+                            .map(|p| Change::new("role_policy_attachment", p, Action::Create)),
+                    );
+                    return Ok(changes);
+                }
+                None => match self.create_role(spec).await {
+                    Ok(changes) => return Ok(changes),
+                    Err(e) if e.has_code("EntityAlreadyExists") => continue,
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+        Err(AwsError {
+            operation: "iam:CreateRole",
+            code: Some("EntityAlreadyExists".into()),
+            message: format!("role {} exists but could not be read back", spec.name),
+            retryable: true,
+            source: None,
+        })
+    }
+
+    async fn get_role(&self, name: &str) -> Result<Option<aws_sdk_iam::types::Role>, AwsError> {
+        let got = retry(self.backoff, self.deadline, transient, || async {
+            self.client
+                .get_role()
+                .role_name(name)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("iam:GetRole", e))
+        })
+        .await;
+        match got {
+            Ok(out) => Ok(out.role),
+            Err(e) if e.has_code("NoSuchEntity") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_role(&self, spec: &RoleSpec) -> Result<Vec<Change>, AwsError> {
+        let tags = managed_tags()?;
+        retry(self.backoff, self.deadline, transient, || async {
+            self.client
+                .create_role()
+                .role_name(&spec.name)
+                .assume_role_policy_document(spec.trust_policy.to_string())
+                .description(&spec.description)
+                .set_permissions_boundary(spec.permissions_boundary.clone())
+                .set_max_session_duration(spec.max_session_duration)
+                .set_tags(Some(tags.clone()))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("iam:CreateRole", e))
+        })
+        .await?;
+        let mut changes = vec![Change::new("role", spec.arn.as_str(), Action::Create)];
+        for policy in &spec.policy_arns {
+            self.attach(&spec.name, policy).await?;
+            changes.push(Change::new(
+                "role_policy_attachment",
+                policy,
+                Action::Create,
+            ));
+        }
+        Ok(changes)
+    }
+
+    async fn attach(&self, role: &str, policy: &str) -> Result<(), AwsError> {
+        retry(
+            self.backoff,
+            self.deadline,
+            transient_or_not_yet_visible,
+            || async {
+                self.client
+                    .attach_role_policy()
+                    .role_name(role)
+                    .policy_arn(policy)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("iam:AttachRolePolicy", e))
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn converge_role(
+        &self,
+        spec: &RoleSpec,
+        role: &aws_sdk_iam::types::Role,
+    ) -> Result<Vec<Change>, AwsError> {
+        let id = spec.arn.as_str();
+        let mut changes = Vec::new();
+        let mut role_updates = Vec::new();
+
+        let current = role
+            .assume_role_policy_document()
+            .map(|doc| {
+                percent_encoding::percent_decode_str(doc)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .and_then(|doc| serde_json::from_str::<Value>(&doc).ok());
+        if !current.is_some_and(|c| policies_equivalent(&c, &spec.trust_policy)) {
+            role_updates.push("trust policy corrected");
+            if !self.dry_run {
+                retry(
+                    self.backoff,
+                    self.deadline,
+                    transient_or_not_yet_visible,
+                    || async {
+                        self.client
+                            .update_assume_role_policy()
+                            .role_name(&spec.name)
+                            .policy_document(spec.trust_policy.to_string())
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk("iam:UpdateAssumeRolePolicy", e))
+                    },
+                )
+                .await?;
+            }
+        }
+
+        let boundary = role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn());
+        if let Some(wanted) = spec
+            .permissions_boundary
+            .as_deref()
+            .filter(|w| boundary != Some(*w))
+        {
+            role_updates.push("permissions boundary set");
+            if !self.dry_run {
+                retry(self.backoff, self.deadline, transient, || async {
+                    self.client
+                        .put_role_permissions_boundary()
+                        .role_name(&spec.name)
+                        .permissions_boundary(wanted)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk("iam:PutRolePermissionsBoundary", e))
+                })
+                .await?;
+            }
+        }
+
+        if let Some(wanted) = spec
+            .max_session_duration
+            .filter(|w| role.max_session_duration() != Some(*w))
+        {
+            role_updates.push("max session duration set");
+            if !self.dry_run {
+                retry(self.backoff, self.deadline, transient, || async {
+                    self.client
+                        .update_role()
+                        .role_name(&spec.name)
+                        .max_session_duration(wanted)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk("iam:UpdateRole", e))
+                })
+                .await?;
+            }
+        }
+
+        let tagged = role.tags().iter().any(|t| t.key() == MANAGED_BY_KEY);
+        if !tagged {
+            role_updates.push("tagged");
+            if !self.dry_run {
+                let tags = managed_tags()?;
+                retry(self.backoff, self.deadline, transient, || async {
+                    self.client
+                        .tag_role()
+                        .role_name(&spec.name)
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk("iam:TagRole", e))
+                })
+                .await?;
+            }
+        }
+
+        changes.push(if role_updates.is_empty() {
+            Change::new("role", id, Action::Unchanged)
+        } else {
+            Change::new("role", id, Action::Update).with_detail(role_updates.join(", "))
+        });
+
+        let attached = self.attached_policies(&spec.name).await?;
+        for policy in &spec.policy_arns {
+            if attached.contains(policy) {
+                changes.push(Change::new(
+                    "role_policy_attachment",
+                    policy,
+                    Action::Unchanged,
+                ));
+            } else {
+                if !self.dry_run {
+                    self.attach(&spec.name, policy).await?;
+                }
+                changes.push(Change::new(
+                    "role_policy_attachment",
+                    policy,
+                    Action::Create,
+                ));
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn attached_policies(&self, role: &str) -> Result<Vec<String>, AwsError> {
+        let mut arns = Vec::new();
+        let mut marker: Option<String> = None;
+        // IAM returns at most 100 per page and a role holds at most 20; the bound is generous.
+        for _ in 0..50 {
+            let page = retry(self.backoff, self.deadline, transient, || async {
+                self.client
+                    .list_attached_role_policies()
+                    .role_name(role)
+                    .set_marker(marker.clone())
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("iam:ListAttachedRolePolicies", e))
+            })
+            .await?;
+            arns.extend(
+                page.attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_owned)),
+            );
+            match (page.is_truncated(), page.marker()) {
+                (true, Some(m)) => marker = Some(m.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(arns)
+    }
+}
+
+/// Everything that defines one role this tool manages.
+#[derive(Clone, Debug)]
+pub struct RoleSpec {
+    pub name: String,
+    pub arn: RoleArn,
+    pub description: String,
+    pub trust_policy: Value,
+    pub policy_arns: Vec<String>,
+    pub permissions_boundary: Option<String>,
+    pub max_session_duration: Option<i32>,
+}

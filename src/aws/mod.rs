@@ -1,0 +1,107 @@
+//! AWS steps. Each reads actual state first and writes only what differs.
+
+pub mod events;
+pub mod iam;
+pub mod organizations;
+pub mod sts;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::AwsError;
+
+/// Exponential backoff with full jitter, bounded by attempts *and* by a deadline: never an
+/// unbounded loop, and never past the point where the invocation could still report.
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+    pub max_attempts: u32,
+}
+
+impl Backoff {
+    /// The pause before attempt `attempt + 1`, or `None` when the budget says stop.
+    pub fn pause(&self, attempt: u32, deadline: Instant) -> Option<Duration> {
+        if attempt >= self.max_attempts {
+            return None;
+        }
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.cap);
+        let pause = ceiling.mul_f64(0.5 + fastrand::f64() / 2.0);
+        (Instant::now() + pause < deadline).then_some(pause)
+    }
+}
+
+/// Runs `call` until it succeeds, fails with an error `retry_if` rejects, or the backoff
+/// gives up; the last error is returned with the attempt count in its message.
+pub async fn retry<T, F, Fut>(
+    backoff: Backoff,
+    deadline: Instant,
+    retry_if: impl Fn(&AwsError) -> bool,
+    mut call: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) if retry_if(&e) => match backoff.pause(attempt, deadline) {
+                Some(pause) => {
+                    tracing::debug!(
+                        operation = e.operation,
+                        code = e.code.as_deref(),
+                        attempt,
+                        pause_ms = pause.as_millis() as u64,
+                        "retrying"
+                    );
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                None => {
+                    let mut e = e;
+                    e.message = format!("{} (gave up after {} attempts)", e.message, attempt + 1);
+                    return Err(e);
+                }
+            },
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Throttling, concurrent modification and service hiccups.
+pub fn transient(e: &AwsError) -> bool {
+    e.retryable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_respects_attempts_and_deadline() {
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(800),
+            max_attempts: 6,
+        };
+        let far = Instant::now() + Duration::from_secs(3600);
+        for attempt in 0..6 {
+            let p = b.pause(attempt, far).unwrap();
+            let ceiling =
+                Duration::from_millis(100 * (1 << attempt)).min(Duration::from_millis(800));
+            assert!(p <= ceiling && p >= ceiling / 2, "attempt {attempt}: {p:?}");
+        }
+        assert!(b.pause(6, far).is_none(), "attempts are bounded");
+        assert!(
+            b.pause(0, Instant::now()).is_none(),
+            "the deadline is respected"
+        );
+    }
+}

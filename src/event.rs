@@ -1,0 +1,540 @@
+//! Incoming JSON -> [`Request`]. Every shape this tool accepts is recognised here and nowhere
+//! else; anything unrecognised is a non-retryable [`InputError`] naming what was wrong.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::{truncate_for_message, AccountId};
+use crate::error::InputError;
+use crate::mapping::Overrides;
+
+/// EventBridge delivers at most 256 KiB; anything larger is not an event from AWS.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// Which access role to assume: Control Tower accounts are reached through its own role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Organizations,
+    ControlTower,
+    Manual,
+    Reconcile,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnboardRequest {
+    pub account: AccountId,
+    /// Known only from Control Tower events and manual events; Organizations redacts it.
+    pub account_name: Option<String>,
+    pub overrides: Overrides,
+    pub dry_run: bool,
+    pub trigger: Trigger,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Onboard(OnboardRequest),
+    Offboard {
+        account: AccountId,
+        dry_run: bool,
+        cause: String,
+    },
+    Reconcile {
+        dry_run: bool,
+        continuation: Option<String>,
+    },
+    /// A recognised event that needs no action (e.g. a FAILED account creation).
+    Skip {
+        reason: String,
+    },
+}
+
+pub fn parse_bytes(bytes: &[u8]) -> Result<Request, InputError> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(InputError::TooLarge {
+            size: bytes.len(),
+            max: MAX_EVENT_BYTES,
+        });
+    }
+    parse(&serde_json::from_slice::<Value>(bytes).map_err(InputError::Json)?)
+}
+
+pub fn parse(event: &Value) -> Result<Request, InputError> {
+    let size = event.to_string().len();
+    if size > MAX_EVENT_BYTES {
+        return Err(InputError::TooLarge {
+            size,
+            max: MAX_EVENT_BYTES,
+        });
+    }
+    let Value::Object(map) = event else {
+        return Err(InputError::Unrecognised(format!(
+            "expected a JSON object, got {}",
+            kind_of(event)
+        )));
+    };
+    if map.contains_key("detail-type") || map.contains_key("source") && map.contains_key("detail") {
+        return parse_eventbridge(event);
+    }
+    match map.get("action") {
+        None => parse_manual_onboard(event),
+        Some(Value::String(a)) if a == "onboard" => parse_manual_onboard(event),
+        Some(Value::String(a)) if a == "reconcile" => parse_reconcile(event),
+        Some(Value::String(a)) if a == "offboard" => parse_manual_offboard(event),
+        Some(other) => Err(InputError::BadField {
+            field: "action",
+            reason: format!(
+                "`{}` must be one of onboard, reconcile, offboard",
+                truncate_for_message(&other.to_string())
+            ),
+        }),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, key| v.get(key))?.as_str()
+}
+
+fn account_at(v: &Value, path: &[&str], what: &str) -> Result<AccountId, InputError> {
+    match path.iter().try_fold(v, |v, key| v.get(key)) {
+        Some(Value::String(id)) => AccountId::parse(id),
+        Some(other) => Err(InputError::BadAccountId(truncate_for_message(
+            &other.to_string(),
+        ))),
+        None => Err(InputError::Unrecognised(format!(
+            "{what} without `{}`",
+            path.join(".")
+        ))),
+    }
+}
+
+fn parse_eventbridge(event: &Value) -> Result<Request, InputError> {
+    let source = str_at(event, &["source"]).unwrap_or_default();
+    let name = str_at(event, &["detail", "eventName"]).unwrap_or_default();
+    let details = ["detail", "serviceEventDetails"];
+    match (source, name) {
+        ("aws.organizations", "CreateAccountResult") => {
+            let status = [details[0], details[1], "createAccountStatus"];
+            match str_at(event, &[status[0], status[1], status[2], "state"]) {
+                Some("SUCCEEDED") => Ok(Request::Onboard(OnboardRequest {
+                    account: account_at(
+                        event,
+                        &[status[0], status[1], status[2], "accountId"],
+                        "CreateAccountResult",
+                    )?,
+                    account_name: None,
+                    overrides: Overrides::default(),
+                    dry_run: false,
+                    trigger: Trigger::Organizations,
+                })),
+                Some(state) => Ok(Request::Skip {
+                    reason: format!(
+                        "CreateAccountResult with state {state}{}",
+                        str_at(event, &[status[0], status[1], status[2], "failureReason"])
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    ),
+                }),
+                None => Err(InputError::Unrecognised(
+                    "CreateAccountResult without serviceEventDetails.createAccountStatus.state"
+                        .into(),
+                )),
+            }
+        }
+        ("aws.organizations", "CloseAccountResult") => {
+            let status = [details[0], details[1], "closeAccountStatus"];
+            match str_at(event, &[status[0], status[1], status[2], "state"]) {
+                Some("SUCCEEDED") => Ok(Request::Offboard {
+                    account: account_at(
+                        event,
+                        &[status[0], status[1], status[2], "accountId"],
+                        "CloseAccountResult",
+                    )?,
+                    dry_run: false,
+                    cause: "CloseAccountResult".into(),
+                }),
+                Some(state) => Ok(Request::Skip {
+                    reason: format!("CloseAccountResult with state {state}"),
+                }),
+                None => Err(InputError::Unrecognised(
+                    "CloseAccountResult without serviceEventDetails.closeAccountStatus.state"
+                        .into(),
+                )),
+            }
+        }
+        ("aws.organizations", "RemoveAccountFromOrganization") => {
+            if let Some(code) = str_at(event, &["detail", "errorCode"]) {
+                return Ok(Request::Skip {
+                    reason: format!("RemoveAccountFromOrganization failed ({code})"),
+                });
+            }
+            Ok(Request::Offboard {
+                account: account_at(
+                    event,
+                    &["detail", "requestParameters", "accountId"],
+                    "RemoveAccountFromOrganization",
+                )?,
+                dry_run: false,
+                cause: "RemoveAccountFromOrganization".into(),
+            })
+        }
+        ("aws.controltower", "CreateManagedAccount" | "UpdateManagedAccount") => {
+            let key = if name == "CreateManagedAccount" {
+                "createManagedAccountStatus"
+            } else {
+                "updateManagedAccountStatus"
+            };
+            match str_at(event, &[details[0], details[1], key, "state"]) {
+                Some("SUCCEEDED") => Ok(Request::Onboard(OnboardRequest {
+                    account: account_at(
+                        event,
+                        &[details[0], details[1], key, "account", "accountId"],
+                        name,
+                    )?,
+                    account_name: str_at(
+                        event,
+                        &[details[0], details[1], key, "account", "accountName"],
+                    )
+                    .map(str::to_owned),
+                    overrides: Overrides::default(),
+                    dry_run: false,
+                    trigger: Trigger::ControlTower,
+                })),
+                Some(state) => Ok(Request::Skip {
+                    reason: format!("{name} with state {state}"),
+                }),
+                None => Err(InputError::Unrecognised(format!(
+                    "{name} without serviceEventDetails.{key}.state"
+                ))),
+            }
+        }
+        _ => Err(InputError::Unrecognised(format!(
+            "EventBridge event source `{}` eventName `{}`",
+            truncate_for_message(source),
+            truncate_for_message(name)
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualOnboard {
+    #[serde(default)]
+    action: Option<String>,
+    account_id: String,
+    account_name: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualReconcile {
+    #[allow(dead_code)] // present by construction: it is how this shape was recognised
+    action: String,
+    #[serde(default)]
+    dry_run: bool,
+    continuation: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualOffboard {
+    #[allow(dead_code)]
+    action: String,
+    account_id: String,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    Bool,
+    StrList,
+}
+
+/// serde's messages do not name the field, so each field's type is checked here first.
+fn check_fields(
+    event: &Value,
+    what: &str,
+    fields: &[(&'static str, Kind)],
+) -> Result<(), InputError> {
+    let Value::Object(map) = event else {
+        return Ok(());
+    };
+    for (key, value) in map {
+        let Some((field, kind)) = fields.iter().find(|(f, _)| f == key) else {
+            let known: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
+            return Err(InputError::Unrecognised(format!(
+                "{what}: unknown field `{}` (known: {})",
+                truncate_for_message(key),
+                known.join(", ")
+            )));
+        };
+        let ok = match kind {
+            Kind::Str => value.is_string(),
+            Kind::Bool => value.is_boolean(),
+            Kind::StrList => value
+                .as_array()
+                .is_some_and(|a| a.iter().all(Value::is_string)),
+        };
+        if !ok {
+            let expected = match kind {
+                Kind::Str => "a string",
+                Kind::Bool => "true or false",
+                Kind::StrList => "a list of strings",
+            };
+            return Err(InputError::BadField {
+                field,
+                reason: format!("must be {expected}, got {}", kind_of(value)),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn manual<T: serde::de::DeserializeOwned>(
+    event: &Value,
+    what: &str,
+    fields: &[(&'static str, Kind)],
+) -> Result<T, InputError> {
+    check_fields(event, what, fields)?;
+    T::deserialize(event).map_err(|e| {
+        InputError::Unrecognised(format!("{what}: {}", truncate_for_message(&e.to_string())))
+    })
+}
+
+const OVERRIDE_FIELDS: [(&str, Kind); 7] = [
+    ("project", Kind::Str),
+    ("workspace", Kind::Str),
+    ("variable_set", Kind::Str),
+    ("region", Kind::Str),
+    ("attach_workspaces", Kind::StrList),
+    ("attach_projects", Kind::StrList),
+    ("alias", Kind::Str),
+];
+
+fn parse_manual_onboard(event: &Value) -> Result<Request, InputError> {
+    if event.get("account_id").is_none() {
+        return Err(InputError::Unrecognised(
+            "object without `account_id`, `action` or EventBridge `source`/`detail-type`".into(),
+        ));
+    }
+    if let Some(id) = event.get("account_id").filter(|v| !v.is_string()) {
+        return Err(InputError::BadAccountId(truncate_for_message(
+            &id.to_string(),
+        )));
+    }
+    let mut fields = vec![
+        ("action", Kind::Str),
+        ("account_id", Kind::Str),
+        ("account_name", Kind::Str),
+        ("dry_run", Kind::Bool),
+    ];
+    fields.extend(OVERRIDE_FIELDS);
+    let m: ManualOnboard = manual(event, "manual onboarding event", &fields)?;
+    debug_assert!(m.action.as_deref().is_none_or(|a| a == "onboard"));
+    let account = AccountId::parse(&m.account_id)?;
+    let account_name = match m.account_name {
+        // AWS account names are at most 50 characters.
+        Some(n) if n.trim().is_empty() || n.len() > 50 || n.chars().any(char::is_control) => {
+            return Err(InputError::BadField {
+                field: "account_name",
+                reason: "must be 1 to 50 printable characters".into(),
+            })
+        }
+        other => other,
+    };
+    Ok(Request::Onboard(OnboardRequest {
+        account,
+        account_name,
+        overrides: m.overrides,
+        dry_run: m.dry_run,
+        trigger: Trigger::Manual,
+    }))
+}
+
+fn parse_reconcile(event: &Value) -> Result<Request, InputError> {
+    let m: ManualReconcile = manual(
+        event,
+        "reconcile event",
+        &[
+            ("action", Kind::Str),
+            ("dry_run", Kind::Bool),
+            ("continuation", Kind::Str),
+        ],
+    )?;
+    Ok(Request::Reconcile {
+        dry_run: m.dry_run,
+        continuation: m.continuation,
+    })
+}
+
+fn parse_manual_offboard(event: &Value) -> Result<Request, InputError> {
+    let m: ManualOffboard = manual(
+        event,
+        "offboard event",
+        &[
+            ("action", Kind::Str),
+            ("account_id", Kind::Str),
+            ("dry_run", Kind::Bool),
+        ],
+    )?;
+    Ok(Request::Offboard {
+        account: AccountId::parse(&m.account_id)?,
+        dry_run: m.dry_run,
+        cause: "manual".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str) -> Value {
+        let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    fn onboard(req: Request) -> OnboardRequest {
+        match req {
+            Request::Onboard(o) => o,
+            other => panic!("expected onboarding, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_account_result_onboards_the_new_account() {
+        let o = onboard(parse(&sample("create-account-result.json")).unwrap());
+        assert_eq!(o.account.as_str(), "444455556666");
+        assert_eq!(o.trigger, Trigger::Organizations);
+        assert_eq!(
+            o.account_name, None,
+            "the redacted **** name must not be used"
+        );
+    }
+
+    #[test]
+    fn failed_creations_are_skipped_with_the_reason() {
+        let Request::Skip { reason } = parse(&sample("create-account-result-failed.json")).unwrap()
+        else {
+            panic!()
+        };
+        assert!(
+            reason.contains("FAILED") && reason.contains("EMAIL_ALREADY_EXISTS"),
+            "{reason}"
+        );
+        let Request::Skip { reason } =
+            parse(&sample("control-tower-create-managed-account-failed.json")).unwrap()
+        else {
+            panic!()
+        };
+        assert!(reason.contains("FAILED"));
+    }
+
+    #[test]
+    fn control_tower_events_carry_the_name() {
+        for f in [
+            "control-tower-create-managed-account.json",
+            "control-tower-update-managed-account.json",
+        ] {
+            let o = onboard(parse(&sample(f)).unwrap());
+            assert_eq!(o.account.as_str(), "444455556666");
+            assert_eq!(o.account_name.as_deref(), Some("team-payments-prod"));
+            assert_eq!(o.trigger, Trigger::ControlTower);
+        }
+    }
+
+    #[test]
+    fn manual_events() {
+        let o = onboard(parse(&sample("manual.json")).unwrap());
+        assert_eq!(
+            (o.account.as_str(), o.account_name.as_deref(), o.dry_run),
+            ("444455556666", Some("team-payments-prod"), false)
+        );
+        let o = onboard(parse(&sample("manual-dry-run.json")).unwrap());
+        assert!(o.dry_run);
+        assert_eq!(o.overrides.project.as_deref(), Some("payments"));
+        assert_eq!(
+            o.overrides.variable_set.as_deref(),
+            Some("aws-payments-prod")
+        );
+        assert_eq!(
+            parse(&sample("reconcile.json")).unwrap(),
+            Request::Reconcile {
+                dry_run: false,
+                continuation: None
+            }
+        );
+        assert!(matches!(
+            parse(&sample("offboard.json")).unwrap(),
+            Request::Offboard { .. }
+        ));
+    }
+
+    #[test]
+    fn offboarding_events() {
+        for (f, cause) in [
+            ("close-account-result.json", "CloseAccountResult"),
+            (
+                "remove-account-from-organization.json",
+                "RemoveAccountFromOrganization",
+            ),
+        ] {
+            match parse(&sample(f)).unwrap() {
+                Request::Offboard {
+                    account, cause: c, ..
+                } => {
+                    assert_eq!(account.as_str(), "444455556666");
+                    assert_eq!(c, cause);
+                }
+                other => panic!("{f}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bad_input_gets_a_named_error() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"{not json".to_vec(), "not valid JSON"),
+            (b"[]".to_vec(), "expected a JSON object"),
+            (b"\"x\"".to_vec(), "expected a JSON object"),
+            (br#"{"account_id":"12345678901"}"#.to_vec(), "not a 12-digit"),
+            (br#"{"account_id":"1234567890123"}"#.to_vec(), "not a 12-digit"),
+            (br#"{"account_id":"12345678901a"}"#.to_vec(), "not a 12-digit"),
+            (br#"{"account_id":123456789012}"#.to_vec(), "not a 12-digit"),
+            (br#"{"account_id":"123456789012","dry_run":"yes"}"#.to_vec(), "dry_run"),
+            (br#"{"account_id":"123456789012","projcet":"x"}"#.to_vec(), "projcet"),
+            (br#"{"account_id":"123456789012","account_name":""}"#.to_vec(), "account_name"),
+            (br#"{"hello":"world"}"#.to_vec(), "without `account_id`"),
+            (br#"{"action":"destroy"}"#.to_vec(), "must be one of"),
+            (br#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{}}"#.to_vec(), "aws.ec2"),
+            (br#"{"source":"aws.organizations","detail-type":"AWS Service Event via CloudTrail","detail":{"eventName":"CreateAccountResult"}}"#.to_vec(), "without serviceEventDetails"),
+            (br#"{"source":"aws.organizations","detail-type":"x","detail":{"eventName":"CreateAccountResult","serviceEventDetails":{"createAccountStatus":{"state":"SUCCEEDED"}}}}"#.to_vec(), "without `detail.serviceEventDetails.createAccountStatus.accountId`"),
+            (vec![b' '; MAX_EVENT_BYTES + 1], "bytes"),
+        ];
+        for (bytes, expected) in cases {
+            let err = parse_bytes(&bytes).unwrap_err().to_string();
+            assert!(
+                err.contains(expected),
+                "{}: got `{err}`",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(80)])
+            );
+            assert!(err.len() < 1000, "error message too long: {}", err.len());
+        }
+    }
+}

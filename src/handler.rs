@@ -1,0 +1,95 @@
+//! One entry point for every invocation (Lambda or CLI): parse the event, dispatch, and turn
+//! the outcome into a response or a classified error.
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::error::HandlerError;
+use crate::event::{self, Request};
+use crate::onboard::{Lookup, Onboarder};
+use crate::report::{Outcome, Report, Summary};
+
+/// What an invocation returns.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Report(Box<Report>),
+    Summary(Box<Summary>),
+    Skipped { outcome: Outcome, reason: String },
+}
+
+pub async fn handle(
+    ob: &Onboarder,
+    event: &Value,
+    deadline: Instant,
+) -> Result<Response, HandlerError> {
+    let request = event::parse(event).map_err(|e| {
+        tracing::error!(error = %e, "rejected event");
+        HandlerError::from(e)
+    })?;
+    dispatch(ob, request, deadline).await
+}
+
+pub async fn dispatch(
+    ob: &Onboarder,
+    request: Request,
+    deadline: Instant,
+) -> Result<Response, HandlerError> {
+    match request {
+        Request::Skip { reason } => {
+            tracing::info!(reason, "nothing to do for this event");
+            Ok(Response::Skipped {
+                outcome: Outcome::Skipped,
+                reason,
+            })
+        }
+        Request::Onboard(req) => {
+            let report = ob.onboard(&req, None, &Lookup::Query, deadline).await;
+            announce(ob, &report).await;
+            finish(report)
+        }
+        Request::Offboard {
+            account,
+            dry_run,
+            cause,
+        } => {
+            tracing::info!(account_id = %account, cause, "offboarding");
+            let report = crate::offboard::offboard(ob, &account, dry_run, deadline).await;
+            announce(ob, &report).await;
+            finish(report)
+        }
+        Request::Reconcile {
+            dry_run,
+            continuation,
+        } => {
+            let summary = crate::sweep::reconcile(ob, dry_run, continuation, deadline).await?;
+            tracing::info!(counts = ?summary.counts, failures = summary.failures.len(), continuation = summary.continuation.as_deref(), "reconcile summary");
+            Ok(Response::Summary(Box::new(summary)))
+        }
+    }
+}
+
+/// A failed account fails the invocation, so Lambda's retry and on-failure destination see it.
+fn finish(report: Report) -> Result<Response, HandlerError> {
+    match &report.error {
+        Some(error) => Err(HandlerError {
+            retryable: error.retryable,
+            kind: error.step.to_string(),
+            message: error.message.clone(),
+        }),
+        None => Ok(Response::Report(Box::new(report))),
+    }
+}
+
+/// Publishes the ready signal when configured; a failure to publish is logged, not fatal:
+/// the account itself is done.
+pub async fn announce(ob: &Onboarder, report: &Report) {
+    if !ob.cfg.ready_events || report.dry_run || report.outcome == Outcome::Skipped {
+        return;
+    }
+    if let Err(e) = crate::aws::events::publish(&ob.clients.events, &ob.cfg.event_bus, report).await
+    {
+        tracing::warn!(account_id = %report.account_id, error = %e, "could not publish the ready event");
+    }
+}

@@ -1,0 +1,539 @@
+//! The orchestration of one account: account facts -> settings -> assume -> OIDC provider ->
+//! role(s) -> variable set -> report. Each step reads first and writes only the difference,
+//! so a re-run (or a dry run) goes through exactly the same code.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use tokio::time::Instant;
+
+use crate::aws::iam::{Iam, RoleSpec};
+use crate::aws::organizations::{AccountInfo, Organizations};
+use crate::aws::{sts, transient, Backoff};
+use crate::config::{Config, RoleMode, DEFAULT_AUDIENCE};
+use crate::domain::{AccountId, ProviderArn, RoleArn};
+use crate::error::{AwsError, Failure, Step, StepError, TfcError};
+use crate::event::{OnboardRequest, Trigger};
+use crate::mapping::{self, AccountSettings, Placement};
+use crate::policy::{self, Roles, RunPhase, VarChange, VariableSpec};
+use crate::report::{Action, Change, ErrorInfo, Outcome, Report, VarsetRef};
+use crate::tfc::varsets::{self, VarsetSummary};
+use crate::tfc::TfcClient;
+
+/// Clients built once at cold start and shared by every invocation.
+pub struct Clients {
+    pub base: SdkConfig,
+    pub sts: aws_sdk_sts::Client,
+    pub organizations: aws_sdk_organizations::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub tfc: TfcClient,
+}
+
+impl Clients {
+    pub fn new(base: SdkConfig, cfg: &Config) -> Result<Self, TfcError> {
+        let secrets = matches!(cfg.token, crate::config::TokenSource::SecretsManager(_))
+            .then(|| aws_sdk_secretsmanager::Client::new(&base));
+        Ok(Self {
+            sts: aws_sdk_sts::Client::new(&base),
+            organizations: aws_sdk_organizations::Client::new(&base),
+            events: aws_sdk_eventbridge::Client::new(&base),
+            tfc: TfcClient::new(cfg, secrets, cfg.retry_base)?,
+            base,
+        })
+    }
+}
+
+/// How variable sets are found: one query per account, or one listing shared by a sweep.
+pub enum Lookup {
+    Query,
+    Index(Mutex<HashMap<String, VarsetSummary>>),
+}
+
+impl Lookup {
+    pub async fn index(tfc: &TfcClient) -> Result<Self, TfcError> {
+        let sets = varsets::list_all(tfc).await?;
+        Ok(Self::Index(Mutex::new(
+            sets.into_iter().map(|s| (s.name.clone(), s)).collect(),
+        )))
+    }
+
+    async fn find(
+        &self,
+        tfc: &TfcClient,
+        name: &crate::domain::VarsetName,
+    ) -> Result<Option<VarsetSummary>, TfcError> {
+        match self {
+            Self::Query => varsets::find(tfc, name).await,
+            Self::Index(map) => Ok(map
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(name.as_str())
+                .cloned()),
+        }
+    }
+
+    fn remember(&self, set: &VarsetSummary) {
+        if let Self::Index(map) = self {
+            map.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(set.name.clone(), set.clone());
+        }
+    }
+}
+
+pub struct Onboarder {
+    pub cfg: Config,
+    pub clients: Clients,
+}
+
+/// The time kept back from the deadline for the steps after the readiness wait and for
+/// reporting.
+const RESERVE: Duration = Duration::from_secs(20);
+
+fn fail(step: Step, account: &AccountId) -> impl Fn(StepError) -> Failure + '_ {
+    move |source| Failure {
+        step,
+        account: account.clone(),
+        source,
+    }
+}
+
+impl Onboarder {
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            base: self.cfg.retry_base,
+            cap: Duration::from_secs(20),
+            max_attempts: 30,
+        }
+    }
+
+    pub fn organizations(&self, deadline: Instant) -> Organizations<'_> {
+        Organizations {
+            client: &self.clients.organizations,
+            backoff: self.backoff(),
+            deadline,
+        }
+    }
+
+    /// Onboards one account; a failure is recorded in the report, never raised.
+    pub async fn onboard(
+        &self,
+        req: &OnboardRequest,
+        known: Option<AccountInfo>,
+        lookup: &Lookup,
+        deadline: Instant,
+    ) -> Report {
+        let dry_run = req.dry_run || self.cfg.dry_run;
+        let mut report = Report::new(req.account.clone(), dry_run);
+        match self
+            .run_steps(req, known, lookup, deadline, &mut report)
+            .await
+        {
+            Ok(None) => report.settle(),
+            Ok(Some(reason)) => {
+                report.outcome = Outcome::Skipped;
+                report.reason = Some(reason);
+            }
+            Err(f) => {
+                tracing::error!(account_id = %f.account, step = %f.step, retryable = f.retryable(), error = %f, "onboarding failed");
+                report.outcome = Outcome::Failed;
+                report.error = Some(ErrorInfo {
+                    step: f.step,
+                    retryable: f.retryable(),
+                    message: f.to_string(),
+                });
+            }
+        }
+        tracing::info!(
+            account_id = %report.account_id,
+            outcome = ?report.outcome,
+            writes = report.writes(),
+            report = %serde_json::to_string(&report).unwrap_or_default(),
+            "onboarding report"
+        );
+        report
+    }
+
+    /// Returns `Some(reason)` when the account is deliberately left alone.
+    async fn run_steps(
+        &self,
+        req: &OnboardRequest,
+        known: Option<AccountInfo>,
+        lookup: &Lookup,
+        deadline: Instant,
+        report: &mut Report,
+    ) -> Result<Option<String>, Failure> {
+        let account = &req.account;
+        let orgs = self.organizations(deadline);
+        let info = match known {
+            Some(info) => info,
+            None => orgs.describe_account(account).await.map_err(|e| {
+                let e = if e.has_code("AccountNotFoundException") {
+                    StepError::Refused(format!("account {account} is not a member of this organization (AccountNotFoundException)"))
+                } else {
+                    e.into()
+                };
+                fail(Step::DescribeAccount, account)(e)
+            })?,
+        };
+        if !info.active {
+            return Ok(Some(format!("account state is {}", info.state)));
+        }
+        let name = req
+            .account_name
+            .clone()
+            .unwrap_or_else(|| info.name.clone());
+        report.account_name = Some(name.clone());
+
+        let Some(settings) = self.settings(req, &name, &orgs).await? else {
+            return Ok(Some(format!(
+                "opted out by tag {}onboard=false",
+                self.cfg.tag_prefix
+            )));
+        };
+        report.variable_set = Some(VarsetRef {
+            id: None,
+            name: settings.varset_name.to_string(),
+        });
+
+        let member = match self.assume(req, &info, deadline).await? {
+            Ok(member) => member,
+            Err(reason) => return Ok(Some(reason)),
+        };
+        let iam_client = aws_sdk_iam::Client::new(&member);
+        let iam = Iam {
+            client: &iam_client,
+            backoff: self.backoff(),
+            deadline,
+            dry_run: report.dry_run,
+        };
+
+        let provider = ProviderArn::new(&self.cfg.partition, account, &self.cfg.hostname);
+        let change = iam
+            .ensure_provider(&provider, &self.cfg.hostname, &self.cfg.audience)
+            .await
+            .map_err(|e| fail(Step::OidcProvider, account)(e.into()))?;
+        report.changes.push(change);
+        report.provider_arn = Some(provider.clone());
+
+        let roles = self.roles(account);
+        for spec in self.role_specs(&roles, &provider, &settings) {
+            let changes = iam
+                .ensure_role(&spec)
+                .await
+                .map_err(|e| fail(Step::Role, account)(e.into()))?;
+            report.changes.extend(changes);
+        }
+        match &roles {
+            Roles::Run(arn) => report.role_arn = Some(arn.clone()),
+            Roles::Split { plan, apply } => {
+                report.plan_role_arn = Some(plan.clone());
+                report.apply_role_arn = Some(apply.clone());
+            }
+        }
+
+        let set = self
+            .converge_varset(account, &name, &settings, &roles, lookup, report)
+            .await
+            .map_err(fail(Step::VariableSet, account))?;
+        if let Some(set) = &set {
+            report.variable_set = Some(VarsetRef {
+                id: Some(set.id.clone()),
+                name: set.name.clone(),
+            });
+        }
+        self.attach(set.as_ref(), &settings, report)
+            .await
+            .map_err(fail(Step::Attach, account))?;
+        Ok(None)
+    }
+
+    async fn settings(
+        &self,
+        req: &OnboardRequest,
+        name: &str,
+        orgs: &Organizations<'_>,
+    ) -> Result<Option<AccountSettings>, Failure> {
+        let account = &req.account;
+        let tags = orgs
+            .tags(account)
+            .await
+            .map_err(|e| fail(Step::DescribeAccount, account)(e.into()))?;
+        let placement = if self.cfg.ou_rules.is_empty() {
+            Placement::default()
+        } else {
+            orgs.placement(account, mapping::rules_need_paths(&self.cfg.ou_rules))
+                .await
+                .map_err(|e| fail(Step::DescribeAccount, account)(e.into()))?
+        };
+        mapping::resolve(&self.cfg, account, name, &req.overrides, &tags, &placement).map_err(
+            |reason| {
+                fail(Step::Settings, account)(StepError::Refused(format!(
+                    "invalid settings for account {account}: {reason}"
+                )))
+            },
+        )
+    }
+
+    /// `Ok(Err(reason))`: the access role cannot be assumed in an account that is not new,
+    /// which a sweep reports as skipped (typical for invited accounts).
+    async fn assume(
+        &self,
+        req: &OnboardRequest,
+        info: &AccountInfo,
+        deadline: Instant,
+    ) -> Result<Result<SdkConfig, String>, Failure> {
+        let account = &req.account;
+        let role_name = match req.trigger {
+            Trigger::ControlTower => &self.cfg.control_tower_role_name,
+            _ => &self.cfg.access_role_name,
+        };
+        let role_arn = RoleArn::new(&self.cfg.partition, account, role_name);
+        let new_account = info
+            .joined_secs_ago
+            .is_none_or(|age| age <= self.cfg.new_account_window.as_secs());
+        let retry_if: fn(&AwsError) -> bool = if new_account {
+            sts::not_ready_yet
+        } else {
+            transient
+        };
+        let wait_until = deadline
+            .checked_sub(RESERVE)
+            .unwrap_or(deadline)
+            .max(Instant::now());
+        let result = sts::assume(
+            &self.clients.sts,
+            &self.clients.base,
+            role_arn.as_str(),
+            self.backoff(),
+            wait_until,
+            retry_if,
+        )
+        .await;
+        match result {
+            Ok(member) => Ok(Ok(member)),
+            Err(e) if sts::not_ready_yet(&e) && new_account => Err(fail(Step::AssumeRole, account)(StepError::NotReady {
+                account: account.clone(),
+                detail: format!("{role_arn} cannot be assumed yet ({})", e.code.as_deref().unwrap_or("error")),
+            })),
+            Err(e) if e.has_code("AccessDenied") && req.trigger == Trigger::Reconcile => Ok(Err(format!(
+                "access role {role_name} cannot be assumed (AccessDenied): it does not exist or does not trust the management account, typical for invited accounts"
+            ))),
+            Err(e) if e.has_code("AccessDenied") => Err(fail(Step::AssumeRole, account)(StepError::Refused(format!(
+                "cannot assume {role_arn} (AccessDenied) in an account that joined over {} minutes ago: the role does not exist or does not trust the management account; create it or set ONBOARD_ACCESS_ROLE_NAME",
+                self.cfg.new_account_window.as_secs() / 60
+            )))),
+            Err(e) => Err(fail(Step::AssumeRole, account)(e.into())),
+        }
+    }
+
+    fn roles(&self, account: &AccountId) -> Roles {
+        let arn = |name: &str| RoleArn::new(&self.cfg.partition, account, name);
+        match self.cfg.role_mode {
+            RoleMode::Single => Roles::Run(arn(&self.cfg.role_name)),
+            RoleMode::Split => Roles::Split {
+                plan: arn(&format!("{}-plan", self.cfg.role_name)),
+                apply: arn(&format!("{}-apply", self.cfg.role_name)),
+            },
+        }
+    }
+
+    fn role_specs(
+        &self,
+        roles: &Roles,
+        provider: &ProviderArn,
+        settings: &AccountSettings,
+    ) -> Vec<RoleSpec> {
+        let spec = |arn: &RoleArn, phase: RunPhase, policies: &[String], what: &str| {
+            let subject = policy::subject(
+                &self.cfg.organization,
+                &settings.project,
+                &settings.workspace,
+                phase,
+            );
+            RoleSpec {
+                name: arn
+                    .as_str()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                arn: arn.clone(),
+                description: format!(
+                    "Terraform Cloud {what} for organization {}",
+                    self.cfg.organization
+                ),
+                trust_policy: policy::trust_policy(
+                    provider,
+                    &self.cfg.hostname,
+                    &self.cfg.audience,
+                    &subject,
+                ),
+                policy_arns: policies.to_vec(),
+                permissions_boundary: self.cfg.permissions_boundary_arn.clone(),
+                max_session_duration: self.cfg.max_session_duration,
+            }
+        };
+        match roles {
+            Roles::Run(arn) => vec![spec(arn, RunPhase::Any, &self.cfg.role_policy_arns, "runs")],
+            Roles::Split { plan, apply } => vec![
+                spec(plan, RunPhase::Plan, &self.cfg.plan_policy_arns, "plans"),
+                spec(
+                    apply,
+                    RunPhase::Apply,
+                    &self.cfg.role_policy_arns,
+                    "applies",
+                ),
+            ],
+        }
+    }
+
+    async fn converge_varset(
+        &self,
+        account: &AccountId,
+        name: &str,
+        settings: &AccountSettings,
+        roles: &Roles,
+        lookup: &Lookup,
+        report: &mut Report,
+    ) -> Result<Option<VarsetSummary>, StepError> {
+        let tfc = &self.clients.tfc;
+        let spec = VariableSpec {
+            roles,
+            region: &settings.region,
+            audience: &self.cfg.audience,
+            default_audience: self.cfg.audience == DEFAULT_AUDIENCE,
+            alias: settings.alias.as_deref(),
+        };
+        let set_name = &settings.varset_name;
+        let existing = lookup.find(tfc, set_name).await?;
+        let set = match existing {
+            Some(set) => set,
+            None if report.dry_run => {
+                report.changes.push(Change::new(
+                    "variable_set",
+                    set_name.as_str(),
+                    Action::Create,
+                ));
+                report.changes.extend(
+                    policy::desired_vars(&spec)
+                        .into_iter()
+                        .map(|v| Change::new("variable", v.key, Action::Create)),
+                );
+                return Ok(None);
+            }
+            None => {
+                let description = match &settings.alias {
+                    Some(_) => format!(
+                        "{}: shared AWS dynamic credentials",
+                        varsets::DESCRIPTION_PREFIX
+                    ),
+                    None => format!(
+                        "{}: AWS dynamic credentials for account {account} ({name})",
+                        varsets::DESCRIPTION_PREFIX
+                    ),
+                };
+                let desired = policy::desired_vars(&spec);
+                let (set, created) = varsets::create(tfc, set_name, &description, &desired).await?;
+                lookup.remember(&set);
+                if created {
+                    report.changes.push(
+                        Change::new("variable_set", set.id.as_str(), Action::Create)
+                            .with_detail(set.name.clone()),
+                    );
+                    report.changes.extend(
+                        desired
+                            .into_iter()
+                            .map(|v| Change::new("variable", v.key, Action::Create)),
+                    );
+                    return Ok(Some(set));
+                }
+                set
+            }
+        };
+        if set.global {
+            return Err(StepError::Refused(format!(
+                "variable set `{}` is global (applied to every workspace); refusing to put account {account}'s role in it",
+                set.name
+            )));
+        }
+        report.changes.push(
+            Change::new("variable_set", set.id.as_str(), Action::Unchanged)
+                .with_detail(set.name.clone()),
+        );
+        let actual = varsets::list_vars(tfc, &set.id).await?;
+        policy::check_foreign_roles(account, &actual, settings.alias.as_deref())
+            .map_err(StepError::Refused)?;
+        for change in policy::plan_vars(&spec, &actual) {
+            let (key, action) = match &change {
+                VarChange::Create(v) => (v.key.clone(), Action::Create),
+                VarChange::Update { var, .. } => (var.key.clone(), Action::Update),
+                VarChange::Delete { key, .. } => (key.clone(), Action::Delete),
+                VarChange::Unchanged { key } => (key.clone(), Action::Unchanged),
+            };
+            if !report.dry_run {
+                match &change {
+                    VarChange::Create(v) => varsets::add_var(tfc, &set.id, v).await?,
+                    VarChange::Update { id, var } => {
+                        varsets::update_var(tfc, &set.id, id, var).await?
+                    }
+                    VarChange::Delete { id, .. } => varsets::delete_var(tfc, &set.id, id).await?,
+                    VarChange::Unchanged { .. } => {}
+                }
+            }
+            report.changes.push(Change::new("variable", key, action));
+        }
+        Ok(Some(set))
+    }
+
+    /// Applies the set to the workspaces and projects named in the settings (additive).
+    async fn attach(
+        &self,
+        set: Option<&VarsetSummary>,
+        settings: &AccountSettings,
+        report: &mut Report,
+    ) -> Result<(), StepError> {
+        if settings.attach_workspaces.is_empty() && settings.attach_projects.is_empty() {
+            return Ok(());
+        }
+        let tfc = &self.clients.tfc;
+        let mut wanted_ws = Vec::new();
+        for name in &settings.attach_workspaces {
+            wanted_ws.push((name, varsets::workspace_id(tfc, name).await?));
+        }
+        let mut wanted_prj = Vec::new();
+        for name in &settings.attach_projects {
+            wanted_prj.push((name, varsets::project_id(tfc, name).await?));
+        }
+        let (have_ws, have_prj) = match set {
+            Some(s) => varsets::attachments(tfc, &s.id).await?,
+            None => Default::default(),
+        };
+        for (kind, resource, wanted, have) in [
+            ("workspaces", "workspace_attachment", wanted_ws, have_ws),
+            ("projects", "project_attachment", wanted_prj, have_prj),
+        ] {
+            let missing: Vec<String> = wanted
+                .iter()
+                .filter(|(_, id)| !have.contains(id))
+                .map(|(_, id)| id.clone())
+                .collect();
+            if let (Some(s), false, false) = (set, missing.is_empty(), report.dry_run) {
+                varsets::apply_to(tfc, &s.id, kind, &missing).await?;
+            }
+            for (name, id) in wanted {
+                let action = if missing.contains(&id) {
+                    Action::Create
+                } else {
+                    Action::Unchanged
+                };
+                report
+                    .changes
+                    .push(Change::new(resource, name.as_str(), action).with_detail(id));
+            }
+        }
+        Ok(())
+    }
+}

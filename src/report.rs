@@ -1,0 +1,219 @@
+//! The report returned by the Lambda and logged once per account, and the sweep summary.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::domain::{AccountId, ProviderArn, RoleArn};
+use crate::error::Step;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    Unchanged,
+}
+
+/// One resource this run created, changed, removed or found already right.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub resource: &'static str,
+    pub id: String,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Change {
+    pub fn new(resource: &'static str, id: impl Into<String>, action: Action) -> Self {
+        Self {
+            resource,
+            id: id.into(),
+            action,
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Onboarded,
+    Unchanged,
+    Planned,
+    Skipped,
+    Offboarded,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VarsetRef {
+    pub id: Option<String>,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorInfo {
+    pub step: Step,
+    pub retryable: bool,
+    pub message: String,
+}
+
+/// What happened to one account.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub account_id: AccountId,
+    pub account_name: Option<String>,
+    pub provider_arn: Option<ProviderArn>,
+    pub role_arn: Option<RoleArn>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_role_arn: Option<RoleArn>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_role_arn: Option<RoleArn>,
+    pub variable_set: Option<VarsetRef>,
+    pub outcome: Outcome,
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    pub changes: Vec<Change>,
+}
+
+impl Report {
+    pub fn new(account_id: AccountId, dry_run: bool) -> Self {
+        Self {
+            account_id,
+            account_name: None,
+            provider_arn: None,
+            role_arn: None,
+            plan_role_arn: None,
+            apply_role_arn: None,
+            variable_set: None,
+            outcome: Outcome::Unchanged,
+            dry_run,
+            reason: None,
+            error: None,
+            changes: Vec::new(),
+        }
+    }
+
+    pub fn writes(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|c| c.action != Action::Unchanged)
+            .count()
+    }
+
+    /// Onboarded when anything changed, planned on a dry run with pending changes.
+    pub fn settle(&mut self) {
+        self.outcome = match (self.writes(), self.dry_run) {
+            (0, _) => Outcome::Unchanged,
+            (_, true) => Outcome::Planned,
+            (_, false) => Outcome::Onboarded,
+        };
+    }
+}
+
+/// Result of a reconcile sweep.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub dry_run: bool,
+    pub accounts_seen: usize,
+    pub counts: BTreeMap<Outcome, usize>,
+    pub failures: Vec<SweepFailure>,
+    pub skipped: Vec<SweepSkip>,
+    /// Present when the time budget ran out: pass it back as `continuation` to resume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<String>,
+    pub reports: Vec<Report>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepFailure {
+    pub account_id: AccountId,
+    pub step: Step,
+    pub retryable: bool,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepSkip {
+    pub account_id: AccountId,
+    pub reason: String,
+}
+
+impl Summary {
+    pub fn from_reports(dry_run: bool, reports: Vec<Report>, continuation: Option<String>) -> Self {
+        let mut counts = BTreeMap::new();
+        let mut failures = Vec::new();
+        let mut skipped = Vec::new();
+        for r in &reports {
+            *counts.entry(r.outcome).or_insert(0) += 1;
+            if let Some(e) = &r.error {
+                failures.push(SweepFailure {
+                    account_id: r.account_id.clone(),
+                    step: e.step,
+                    retryable: e.retryable,
+                    message: e.message.clone(),
+                });
+            } else if r.outcome == Outcome::Skipped {
+                skipped.push(SweepSkip {
+                    account_id: r.account_id.clone(),
+                    reason: r.reason.clone().unwrap_or_default(),
+                });
+            }
+        }
+        Self {
+            dry_run,
+            accounts_seen: reports.len(),
+            counts,
+            failures,
+            skipped,
+            continuation,
+            reports,
+        }
+    }
+}
+
+/// A plain-text table for the operator CLI.
+pub fn table(reports: &[Report]) -> String {
+    let mut out = format!(
+        "{:<14} {:<11} {:<40} {}\n",
+        "ACCOUNT", "OUTCOME", "VARIABLE SET", "CHANGES"
+    );
+    for r in reports {
+        let changes: Vec<String> = r
+            .changes
+            .iter()
+            .filter(|c| c.action != Action::Unchanged)
+            .map(|c| format!("{:?} {} {}", c.action, c.resource, c.id).to_lowercase())
+            .collect();
+        let detail = match (&r.error, &r.reason) {
+            (Some(e), _) => format!("{} failed: {}", e.step, e.message),
+            (None, Some(reason)) => reason.clone(),
+            (None, None) if changes.is_empty() => "-".into(),
+            (None, None) => changes.join(", "),
+        };
+        let set = r
+            .variable_set
+            .as_ref()
+            .map(|v| v.name.as_str())
+            .unwrap_or("-");
+        out.push_str(&format!(
+            "{:<14} {:<11} {:<40} {}\n",
+            r.account_id,
+            format!("{:?}", r.outcome).to_lowercase(),
+            set,
+            detail
+        ));
+    }
+    out
+}

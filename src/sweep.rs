@@ -1,0 +1,99 @@
+//! The reconcile sweep: every active member account brought to the desired state through the
+//! same code path as one onboarding, with bounded concurrency and a resumable time budget.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use crate::error::{HandlerError, Step};
+use crate::event::{OnboardRequest, Trigger};
+use crate::mapping::Overrides;
+use crate::onboard::{Lookup, Onboarder};
+use crate::report::{Outcome, Summary};
+
+/// No account is started with less time than this left: one onboarding fits well inside it.
+const PER_ACCOUNT_RESERVE: Duration = Duration::from_secs(30);
+
+/// Fails as a whole only when the organization or the variable sets cannot be listed; each
+/// account's failure is in the summary.
+pub async fn reconcile(
+    ob: &Onboarder,
+    dry_run: bool,
+    continuation: Option<String>,
+    deadline: Instant,
+) -> Result<Summary, HandlerError> {
+    let dry_run = dry_run || ob.cfg.dry_run;
+    let orgs = ob.organizations(deadline);
+    let listing_failed = |e: crate::error::AwsError| HandlerError {
+        retryable: e.retryable,
+        kind: Step::ListAccounts.to_string(),
+        message: e.to_string(),
+    };
+    let management = orgs.management_account().await.map_err(listing_failed)?;
+    let mut accounts: Vec<_> = orgs
+        .list_accounts()
+        .await
+        .map_err(listing_failed)?
+        .into_iter()
+        .filter(|a| a.active && Some(a.id.as_str()) != management.as_deref())
+        .filter(|a| continuation.as_deref().is_none_or(|c| a.id.as_str() >= c))
+        .collect();
+    // A stable order makes the continuation marker meaningful.
+    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    tracing::info!(
+        accounts = accounts.len(),
+        dry_run,
+        continuation = continuation.as_deref(),
+        "reconcile sweep"
+    );
+
+    let lookup = Lookup::index(&ob.clients.tfc)
+        .await
+        .map_err(|e| HandlerError {
+            retryable: e.retryable(),
+            kind: Step::VariableSet.to_string(),
+            message: e.to_string(),
+        })?;
+    let stop_starting_at = deadline
+        .checked_sub(PER_ACCOUNT_RESERVE)
+        .unwrap_or(deadline);
+    let lookup = &lookup;
+    let results: Vec<_> = futures::stream::iter(accounts)
+        .map(|info| async move {
+            if Instant::now() >= stop_starting_at {
+                return (info.id, None);
+            }
+            let req = OnboardRequest {
+                account: info.id.clone(),
+                account_name: None,
+                overrides: Overrides::default(),
+                dry_run,
+                trigger: Trigger::Reconcile,
+            };
+            let report = ob.onboard(&req, Some(info), lookup, deadline).await;
+            if matches!(report.outcome, Outcome::Onboarded | Outcome::Failed) {
+                crate::handler::announce(ob, &report).await;
+            }
+            (req.account, Some(report))
+        })
+        .buffered(ob.cfg.concurrency)
+        .collect()
+        .await;
+
+    let next = results
+        .iter()
+        .find(|(_, r)| r.is_none())
+        .map(|(id, _)| id.to_string());
+    if let Some(n) = &next {
+        tracing::warn!(
+            continuation = n,
+            "time budget ran out; pass the continuation to resume"
+        );
+    }
+    Ok(Summary::from_reports(
+        dry_run,
+        results.into_iter().filter_map(|(_, r)| r).collect(),
+        next,
+    ))
+}

@@ -1,0 +1,465 @@
+//! The only type that talks HTTP to Terraform Cloud: headers, JSON:API errors, pagination,
+//! retries (429 as the server says, 5xx and transport errors on idempotent calls) and a
+//! client-side rate limiter shared by every concurrent onboarding.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use tokio::sync::RwLock;
+use tokio::time::Instant;
+
+use crate::config::{Config, TokenSource};
+use crate::error::{AwsError, TfcError};
+
+const JSONAPI: &str = "application/vnd.api+json";
+/// Attempts for one request before giving up (429s, 5xx and transport errors together).
+const MAX_ATTEMPTS: u32 = 6;
+/// A server asking for a longer pause than this is treated as unavailable.
+const MAX_SERVER_WAIT: Duration = Duration::from_secs(60);
+const MAX_PAGES: u32 = 1000;
+
+/// Spaces requests evenly: no burst can exceed the configured rate in any one-second window.
+struct RateLimiter {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateLimiter {
+    fn new(per_second: u32) -> Self {
+        Self {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    async fn acquire(&self) {
+        let slot = {
+            let mut next = self
+                .next
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+
+    /// After a 429 every caller waits, not only the one that was told.
+    fn hold_until(&self, until: Instant) {
+        let mut next = self
+            .next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *next = (*next).max(until);
+    }
+}
+
+enum Token {
+    Static(SecretString),
+    /// Read on first use and cached per container; read again once after a 401 (rotation).
+    Secret {
+        client: aws_sdk_secretsmanager::Client,
+        id: String,
+        cached: RwLock<Option<SecretString>>,
+    },
+}
+
+impl Token {
+    async fn header(&self) -> Result<HeaderValue, TfcError> {
+        let bearer = |t: &SecretString| {
+            let mut v =
+                HeaderValue::from_str(&format!("Bearer {}", t.expose_secret())).map_err(|_| {
+                    TfcError::Decode(
+                        "the API token contains characters not allowed in an HTTP header".into(),
+                    )
+                })?;
+            v.set_sensitive(true);
+            Ok(v)
+        };
+        match self {
+            Self::Static(t) => bearer(t),
+            Self::Secret { cached, .. } => {
+                if let Some(t) = cached.read().await.as_ref() {
+                    return bearer(t);
+                }
+                self.refresh().await?;
+                match cached.read().await.as_ref() {
+                    Some(t) => bearer(t),
+                    None => Err(TfcError::Unauthorized),
+                }
+            }
+        }
+    }
+
+    /// Returns whether a fresh token was fetched (only secrets can rotate).
+    async fn refresh(&self) -> Result<bool, TfcError> {
+        let Self::Secret { client, id, cached } = self else {
+            return Ok(false);
+        };
+        let out = client
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| TfcError::Token(AwsError::from_sdk("secretsmanager:GetSecretValue", e)))?;
+        let value = out.secret_string().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+            TfcError::Token(AwsError {
+                operation: "secretsmanager:GetSecretValue",
+                code: None,
+                message: format!("secret {id} has no string value; store the token with put-secret-value --secret-string"),
+                retryable: false,
+                source: None,
+            })
+        })?;
+        *cached.write().await = Some(SecretString::from(value.to_owned()));
+        Ok(true)
+    }
+}
+
+pub struct TfcClient {
+    http: reqwest::Client,
+    api: String,
+    pub organization: String,
+    token: Token,
+    limiter: RateLimiter,
+    retry_base: Duration,
+}
+
+/// A response body, or nothing for 204.
+pub type Body = Option<Value>;
+
+impl TfcClient {
+    pub fn new(
+        cfg: &Config,
+        secrets: Option<aws_sdk_secretsmanager::Client>,
+        retry_base: Duration,
+    ) -> Result<Self, TfcError> {
+        let token = match (&cfg.token, secrets) {
+            (TokenSource::Inline(t), _) => Token::Static(t.clone()),
+            (TokenSource::SecretsManager(id), Some(client)) => Token::Secret {
+                client,
+                id: id.clone(),
+                cached: RwLock::new(None),
+            },
+            (TokenSource::SecretsManager(_), None) => {
+                return Err(TfcError::Decode(
+                    "a Secrets Manager client is needed for TFE_TOKEN_SECRET_ID".into(),
+                ))
+            }
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(JSONAPI));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("tfc-onboarder/", env!("CARGO_PKG_VERSION")))
+            .timeout(cfg.tfe_timeout)
+            .connect_timeout(cfg.tfe_timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| TfcError::Transport {
+                attempts: 0,
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            api: format!("{}/api/v2", cfg.tfe_address),
+            organization: cfg.organization.to_string(),
+            token,
+            limiter: RateLimiter::new(cfg.tfe_rate_limit),
+            retry_base,
+        })
+    }
+
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Body, TfcError> {
+        self.request(Method::GET, path, query, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Body, TfcError> {
+        self.request(Method::POST, path, &[], Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Body, TfcError> {
+        self.request(Method::PATCH, path, &[], Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, body: Option<&Value>) -> Result<Body, TfcError> {
+        self.request(Method::DELETE, path, &[], body).await
+    }
+
+    /// Every item of a paginated list, following `meta.pagination.next-page`.
+    pub async fn list_all(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<Value>, TfcError> {
+        let mut items = Vec::new();
+        let mut page = 1u32;
+        while page <= MAX_PAGES {
+            let mut q: Vec<(&str, String)> = query.to_vec();
+            q.push(("page[number]", page.to_string()));
+            q.push(("page[size]", "100".into()));
+            let body = self.get(path, &q).await?.unwrap_or(Value::Null);
+            match body.get("data") {
+                Some(Value::Array(data)) => items.extend(data.iter().cloned()),
+                _ => return Err(TfcError::Decode(format!("GET {path}: no `data` list"))),
+            }
+            // The docs nest pagination under meta.pagination; the OpenAPI spec puts it in meta.
+            let meta = body.get("meta");
+            let next = meta
+                .and_then(|m| m.get("pagination").or(Some(m)))
+                .and_then(|p| p.get("next-page"))
+                .and_then(Value::as_u64);
+            match next {
+                Some(n) if n > u64::from(page) => page = n as u32,
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Body, TfcError> {
+        // POST is not idempotent: a 5xx or timeout may hide a create that happened, which
+        // only the caller can check (by listing again), so it is not blindly repeated.
+        let idempotent = method != Method::POST;
+        let url = format!("{}{}", self.api, path);
+        let mut refreshed_token = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.limiter.acquire().await;
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .query(query)
+                .header(AUTHORIZATION, self.token.header().await?);
+            if method != Method::GET {
+                req = req.header(CONTENT_TYPE, JSONAPI);
+            }
+            if let Some(b) = body {
+                req = req.body(b.to_string());
+            }
+            let started = Instant::now();
+            let outcome = req.send().await;
+            let resp = match outcome {
+                Ok(r) => r,
+                Err(e) => {
+                    let reason = if e.is_timeout() {
+                        "request timed out".to_owned()
+                    } else {
+                        transport_reason(&e)
+                    };
+                    tracing::warn!(%method, path, attempt, reason, "Terraform Cloud request failed");
+                    if idempotent && attempt < MAX_ATTEMPTS {
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(TfcError::Transport {
+                        attempts: attempt,
+                        reason,
+                    });
+                }
+            };
+            let status = resp.status();
+            tracing::debug!(%method, path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "Terraform Cloud");
+            if status.is_success() {
+                let bytes = resp.bytes().await.map_err(|e| TfcError::Transport {
+                    attempts: attempt,
+                    reason: transport_reason(&e),
+                })?;
+                if bytes.is_empty() || status == StatusCode::NO_CONTENT {
+                    return Ok(None);
+                }
+                return serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| TfcError::Decode(format!("{method} {path}: {e}")));
+            }
+            let wait = server_wait(resp.headers());
+            let detail = error_detail(&resp.bytes().await.unwrap_or_default());
+            match status.as_u16() {
+                401 if !refreshed_token && self.token.refresh().await? => refreshed_token = true,
+                401 => return Err(TfcError::Unauthorized),
+                404 => {
+                    return Err(TfcError::NotFound {
+                        what: format!("{method} {path}"),
+                    })
+                }
+                429 if attempt < MAX_ATTEMPTS => {
+                    let wait = wait.unwrap_or(Duration::from_secs(1));
+                    if wait > MAX_SERVER_WAIT {
+                        return Err(TfcError::Unavailable {
+                            status: 429,
+                            attempts: attempt,
+                            detail: format!("server asked to wait {}s", wait.as_secs()),
+                        });
+                    }
+                    tracing::info!(
+                        path,
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited by Terraform Cloud; waiting as told"
+                    );
+                    let until = Instant::now() + wait;
+                    self.limiter.hold_until(until);
+                    tokio::time::sleep_until(until).await;
+                }
+                s @ (429 | 500..=599) if s == 429 || !idempotent || attempt >= MAX_ATTEMPTS => {
+                    return Err(TfcError::Unavailable {
+                        status: s,
+                        attempts: attempt,
+                        detail,
+                    });
+                }
+                500..=599 => {
+                    tokio::time::sleep(
+                        wait.unwrap_or_else(|| self.backoff(attempt))
+                            .min(MAX_SERVER_WAIT),
+                    )
+                    .await
+                }
+                s => return Err(TfcError::Rejected { status: s, detail }),
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .retry_base
+            .saturating_mul(1 << attempt.min(10))
+            .min(Duration::from_secs(20));
+        ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
+    }
+}
+
+/// `X-RateLimit-Reset` (seconds, fractional) or `Retry-After` (seconds or an HTTP date).
+pub fn server_wait(headers: &HeaderMap) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(secs) = header("x-ratelimit-reset").and_then(|v| v.parse::<f64>().ok()) {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let retry_after = header("retry-after")?;
+    if let Ok(secs) = retry_after.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let when = httpdate::parse_http_date(retry_after).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Both documented error shapes: `{"errors":[{"status":..,"title":..,"detail":..}]}` (status a
+/// string or a number) and `{"errors":["..."]}`.
+pub fn error_detail(body: &[u8]) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let messages: Vec<String> = parsed
+        .as_ref()
+        .and_then(|v| v.get("errors"))
+        .and_then(Value::as_array)
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| match e {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Object(o) => {
+                        let text =
+                            |k: &str| o.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+                        match (text("title"), text("detail")) {
+                            (Some(t), Some(d)) => Some(format!("{t}: {d}")),
+                            (t, d) => t.or(d).map(str::to_owned),
+                        }
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if messages.is_empty() {
+        crate::domain::truncate_for_message(&String::from_utf8_lossy(body))
+    } else {
+        crate::domain::truncate_for_message(&messages.join("; "))
+    }
+}
+
+/// reqwest errors name the URL (never headers); keep the chain short for operators.
+fn transport_reason(e: &reqwest::Error) -> String {
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        reason = format!("{reason}: {s}");
+        source = s.source();
+    }
+    reason
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_error_shapes_are_understood() {
+        assert_eq!(
+            error_detail(br#"{"errors":[{"status":"422","title":"invalid attribute","detail":"Name has already been taken"}]}"#),
+            "invalid attribute: Name has already been taken"
+        );
+        assert_eq!(
+            error_detail(br#"{"errors":[{"status":429,"title":"Too many requests"}]}"#),
+            "Too many requests"
+        );
+        assert_eq!(error_detail(br#"{"errors":["boom","bang"]}"#), "boom; bang");
+        assert_eq!(
+            error_detail(b"<html>bad gateway</html>"),
+            "<html>bad gateway</html>"
+        );
+    }
+
+    #[test]
+    fn every_wait_header_form_is_honoured() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("0.25"));
+        assert_eq!(server_wait(&h), Some(Duration::from_millis(250)));
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(server_wait(&h), Some(Duration::from_secs(3)));
+        let mut h = HeaderMap::new();
+        let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(5));
+        h.insert("retry-after", HeaderValue::from_str(&later).unwrap());
+        let w = server_wait(&h).unwrap();
+        assert!(
+            w <= Duration::from_secs(5) && w >= Duration::from_secs(3),
+            "{w:?}"
+        );
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(server_wait(&h), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_limiter_spaces_requests() {
+        let limiter = RateLimiter::new(30);
+        let start = Instant::now();
+        for _ in 0..31 {
+            limiter.acquire().await;
+        }
+        assert!(
+            start.elapsed() >= Duration::from_millis(999),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+}

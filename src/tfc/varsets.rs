@@ -1,0 +1,307 @@
+//! Variable sets and their variables. Sets are found by exact name (the API's `q` is a partial
+//! match), created with their variables in one request, and adopted after an ambiguous create.
+
+use serde_json::{json, Value};
+
+use super::client::TfcClient;
+use crate::domain::VarsetName;
+use crate::error::TfcError;
+use crate::policy::{ActualVar, DesiredVar};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VarsetSummary {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub global: bool,
+}
+
+/// Marks sets this tool created, so offboarding only deletes those.
+pub const DESCRIPTION_PREFIX: &str = "Managed by tfc-onboarder";
+
+fn summary(item: &Value) -> Option<VarsetSummary> {
+    let attrs = item.get("attributes")?;
+    Some(VarsetSummary {
+        id: item.get("id")?.as_str()?.to_owned(),
+        name: attrs.get("name")?.as_str()?.to_owned(),
+        description: attrs
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        global: attrs
+            .get("global")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+fn org_path(c: &TfcClient, rest: &str) -> String {
+    format!("/organizations/{}/{rest}", c.organization)
+}
+
+/// A 404 on an organization-level path means the organization is unknown *or* the token may
+/// not manage variable sets; say both.
+fn org_scoped(c: &TfcClient, e: TfcError) -> TfcError {
+    match e {
+        TfcError::NotFound { .. } => TfcError::OrganizationNotFound(c.organization.clone()),
+        other => other,
+    }
+}
+
+/// Every set of the organization (one listing serves a whole sweep).
+pub async fn list_all(c: &TfcClient) -> Result<Vec<VarsetSummary>, TfcError> {
+    let items = c
+        .list_all(&org_path(c, "varsets"), &[])
+        .await
+        .map_err(|e| org_scoped(c, e))?;
+    Ok(items.iter().filter_map(summary).collect())
+}
+
+/// The set with exactly this name, if any.
+pub async fn find(c: &TfcClient, name: &VarsetName) -> Result<Option<VarsetSummary>, TfcError> {
+    let items = c
+        .list_all(&org_path(c, "varsets"), &[("q", name.as_str().to_owned())])
+        .await
+        .map_err(|e| org_scoped(c, e))?;
+    Ok(items
+        .iter()
+        .filter_map(summary)
+        .find(|s| s.name == name.as_str()))
+}
+
+fn var_attributes(v: &DesiredVar) -> Value {
+    json!({"key": v.key, "value": v.value, "category": "env", "hcl": false, "sensitive": false,
+           "description": "Managed by tfc-onboarder"})
+}
+
+fn is_duplicate(e: &TfcError) -> bool {
+    matches!(e, TfcError::Rejected { status: 422, detail } if detail.contains("already been taken"))
+}
+
+/// A POST that failed this way may still have been applied.
+fn is_ambiguous(e: &TfcError) -> bool {
+    matches!(e, TfcError::Unavailable { .. } | TfcError::Transport { .. })
+}
+
+/// Creates an organization-owned, non-global set with its variables in one request. After a
+/// 422 "already been taken" or an ambiguous failure it lists again and adopts the set that is
+/// there; the caller then converges its variables. Returns the set and whether it was created.
+pub async fn create(
+    c: &TfcClient,
+    name: &VarsetName,
+    description: &str,
+    vars: &[DesiredVar],
+) -> Result<(VarsetSummary, bool), TfcError> {
+    let body = json!({"data": {
+        "type": "varsets",
+        "attributes": {"name": name.as_str(), "description": description, "global": false, "priority": false},
+        "relationships": {"vars": {"data": vars.iter().map(|v| json!({"type": "vars", "attributes": var_attributes(v)})).collect::<Vec<_>>()}}
+    }});
+    let mut last_error = None;
+    for _ in 0..3 {
+        match c
+            .post(&org_path(c, "varsets"), &body)
+            .await
+            .map_err(|e| org_scoped(c, e))
+        {
+            Ok(Some(doc)) => {
+                return doc
+                    .get("data")
+                    .and_then(summary)
+                    .map(|s| (s, true))
+                    .ok_or_else(|| TfcError::Decode("created variable set without id/name".into()))
+            }
+            Ok(None) => {
+                return Err(TfcError::Decode(
+                    "created variable set: empty response".into(),
+                ))
+            }
+            Err(e) if is_duplicate(&e) || is_ambiguous(&e) => {
+                tracing::info!(varset = name.as_str(), error = %e, "create may have happened; looking for the set");
+                if let Some(existing) = find(c, name).await? {
+                    return Ok((existing, false));
+                }
+                last_error = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| TfcError::Decode("variable set creation failed".into())))
+}
+
+pub async fn delete(c: &TfcClient, id: &str) -> Result<(), TfcError> {
+    match c.delete(&format!("/varsets/{id}"), None).await {
+        Ok(_) | Err(TfcError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn actual_var(item: &Value) -> Option<ActualVar> {
+    let attrs = item.get("attributes")?;
+    Some(ActualVar {
+        id: item.get("id")?.as_str()?.to_owned(),
+        key: attrs.get("key")?.as_str()?.to_owned(),
+        value: attrs
+            .get("value")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        category: attrs
+            .get("category")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        sensitive: attrs
+            .get("sensitive")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+pub async fn list_vars(c: &TfcClient, varset_id: &str) -> Result<Vec<ActualVar>, TfcError> {
+    let items = c
+        .list_all(&format!("/varsets/{varset_id}/relationships/vars"), &[])
+        .await?;
+    Ok(items.iter().filter_map(actual_var).collect())
+}
+
+/// Adds a variable; a duplicate key (e.g. after a create whose response was lost) is adopted
+/// by updating the variable that is there.
+pub async fn add_var(c: &TfcClient, varset_id: &str, var: &DesiredVar) -> Result<(), TfcError> {
+    let path = format!("/varsets/{varset_id}/relationships/vars");
+    match c
+        .post(
+            &path,
+            &json!({"data": {"type": "vars", "attributes": var_attributes(var)}}),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if is_duplicate(&e) || is_ambiguous(&e) => {
+            let existing = list_vars(c, varset_id).await?;
+            match existing
+                .iter()
+                .find(|v| v.key == var.key && v.category == "env")
+            {
+                Some(v) if v.value.as_deref() == Some(var.value.as_str()) => Ok(()),
+                Some(v) => update_var(c, varset_id, &v.id, var).await,
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn update_var(
+    c: &TfcClient,
+    varset_id: &str,
+    var_id: &str,
+    var: &DesiredVar,
+) -> Result<(), TfcError> {
+    let body = json!({"data": {"type": "vars", "id": var_id, "attributes": {"value": var.value, "sensitive": false}}});
+    c.patch(
+        &format!("/varsets/{varset_id}/relationships/vars/{var_id}"),
+        &body,
+    )
+    .await
+    .map(|_| ())
+}
+
+pub async fn delete_var(c: &TfcClient, varset_id: &str, var_id: &str) -> Result<(), TfcError> {
+    match c
+        .delete(
+            &format!("/varsets/{varset_id}/relationships/vars/{var_id}"),
+            None,
+        )
+        .await
+    {
+        Ok(_) | Err(TfcError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Workspace and project ids the set is applied to.
+pub async fn attachments(
+    c: &TfcClient,
+    varset_id: &str,
+) -> Result<(Vec<String>, Vec<String>), TfcError> {
+    let doc = c
+        .get(&format!("/varsets/{varset_id}"), &[])
+        .await?
+        .unwrap_or(Value::Null);
+    let ids = |rel: &str| -> Vec<String> {
+        doc.pointer(&format!("/data/relationships/{rel}/data"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok((ids("workspaces"), ids("projects")))
+}
+
+pub async fn workspace_id(c: &TfcClient, name: &str) -> Result<String, TfcError> {
+    let path = org_path(
+        c,
+        &format!(
+            "workspaces/{}",
+            percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+        ),
+    );
+    match c.get(&path, &[]).await {
+        Ok(doc) => doc
+            .as_ref()
+            .and_then(|d| d.pointer("/data/id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| TfcError::Decode(format!("workspace {name}: no id"))),
+        Err(TfcError::NotFound { .. }) => Err(TfcError::NotFound {
+            what: format!("workspace `{name}` in organization {}", c.organization),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn project_id(c: &TfcClient, name: &str) -> Result<String, TfcError> {
+    let items = c
+        .list_all(
+            &org_path(c, "projects"),
+            &[("filter[names]", name.to_owned())],
+        )
+        .await
+        .map_err(|e| org_scoped(c, e))?;
+    items
+        .iter()
+        .find(|p| {
+            p.pointer("/attributes/name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .and_then(|p| p.get("id").and_then(Value::as_str))
+        .map(str::to_owned)
+        .ok_or_else(|| TfcError::NotFound {
+            what: format!("project `{name}` in organization {}", c.organization),
+        })
+}
+
+/// Applies the set to more workspaces or projects (`kind` = "workspaces" | "projects");
+/// additive, never removes an existing attachment.
+pub async fn apply_to(
+    c: &TfcClient,
+    varset_id: &str,
+    kind: &str,
+    ids: &[String],
+) -> Result<(), TfcError> {
+    let data: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"type": kind, "id": id}))
+        .collect();
+    c.post(
+        &format!("/varsets/{varset_id}/relationships/{kind}"),
+        &json!({"data": data}),
+    )
+    .await
+    .map(|_| ())
+}
