@@ -1,0 +1,477 @@
+//! An HTTP proxy between the AWS SDK and moto that records every call and injects the faults
+//! moto cannot produce (AccessDenied on AssumeRole, throttling, lost responses, slowness).
+//! It also provides AddClientIDToOpenIDConnectProvider, which moto does not implement.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use aws_sdk_iam::config::http::HttpResponse;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Router;
+
+const ADD_CLIENT_ID: &str = "AddClientIDToOpenIDConnectProvider";
+const IAM_XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+const STS_XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// Signing name from the SigV4 credential scope: "iam", "sts", "organizations", ...
+    pub service: String,
+    pub action: String,
+    /// moto maps temporary keys to the assumed account, so this tells which account was hit.
+    pub access_key: String,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct AwsFault {
+    pub action: &'static str,
+    /// How many matching calls this fault applies to before calls pass through again.
+    pub times: usize,
+    pub kind: AwsFaultKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum AwsFaultKind {
+    /// Answered without reaching moto, in the protocol's error format.
+    Error {
+        status: u16,
+        code: &'static str,
+        message: &'static str,
+    },
+    /// Reaches moto (state changes) but the caller gets the error: a lost response or a race.
+    ForwardThenError {
+        status: u16,
+        code: &'static str,
+        message: &'static str,
+    },
+    /// Slows the call down, then lets it through.
+    Delay(Duration),
+}
+
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+struct Shared {
+    upstream: String,
+    http: reqwest::Client,
+    calls: Mutex<Vec<Call>>,
+    faults: Mutex<Vec<AwsFault>>,
+    /// The AddClientID emulation is delete + create: two at once would lose a client id.
+    oidc_update: tokio::sync::Mutex<()>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str) -> FaultProxy {
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("build reqwest client"),
+            calls: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
+            oidc_update: tokio::sync::Mutex::new(()),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FaultProxy {
+            addr,
+            shared,
+            server,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Faults apply in injection order; one call consumes at most one fault.
+    pub fn inject(&self, fault: AwsFault) {
+        self.shared.faults.lock().unwrap().push(fault);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.calls.lock().unwrap().clone()
+    }
+
+    pub fn clear_calls(&self) {
+        self.shared.calls.lock().unwrap().clear();
+    }
+
+    pub fn count(&self, action: &str) -> usize {
+        self.shared
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.action == action)
+            .count()
+    }
+
+    /// Calls that may change state (everything but reads and identity calls).
+    pub fn write_count(&self) -> usize {
+        self.shared
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| is_write(&c.action))
+            .count()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn is_write(action: &str) -> bool {
+    !(action.starts_with("Get")
+        || action.starts_with("List")
+        || action.starts_with("Describe")
+        || action == "AssumeRole"
+        || action == "GetCallerIdentity")
+}
+
+/// What the proxy knows about one incoming AWS call.
+struct Incoming {
+    service: String,
+    region: String,
+    access_key: String,
+    action: String,
+    /// awsJson services name the operation in X-Amz-Target; the query protocol uses the body.
+    json_protocol: bool,
+}
+
+impl Incoming {
+    fn parse(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Incoming {
+        // "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/iam/aws4_request, ..."
+        let scope: Vec<String> = header(headers, "authorization")
+            .and_then(|auth| auth.split_once("Credential=").map(|(_, rest)| rest))
+            .and_then(|rest| rest.split([',', ' ']).next())
+            .map(|cred| cred.split('/').map(str::to_string).collect())
+            .unwrap_or_default();
+        let part = |i: usize| scope.get(i).cloned().unwrap_or_default();
+        let target = header(headers, "x-amz-target");
+        let action = match target {
+            Some(t) => t.rsplit('.').next().unwrap_or_default().to_string(),
+            None => form_value(std::str::from_utf8(body).unwrap_or_default(), "Action")
+                .or_else(|| query.and_then(|q| form_value(q, "Action")))
+                .unwrap_or_default(),
+        };
+        Incoming {
+            access_key: part(0),
+            region: part(2),
+            service: part(3),
+            action,
+            json_protocol: target.is_some(),
+        }
+    }
+
+    fn error(&self, status: u16, code: &str, message: &str) -> Response {
+        let request_id = request_id();
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        let builder = Response::builder()
+            .status(status)
+            .header("x-amzn-RequestId", &request_id);
+        let response = if self.json_protocol {
+            builder
+                .header("Content-Type", "application/x-amz-json-1.1")
+                .header("x-amzn-ErrorType", code)
+                .body(Body::from(
+                    serde_json::json!({ "__type": code, "message": message }).to_string(),
+                ))
+        } else {
+            let xmlns = if self.service == "sts" {
+                STS_XMLNS
+            } else {
+                IAM_XMLNS
+            };
+            let kind = if status.is_server_error() {
+                "Receiver"
+            } else {
+                "Sender"
+            };
+            builder
+                .header("Content-Type", "text/xml")
+                .body(Body::from(format!(
+                    "<ErrorResponse xmlns=\"{xmlns}\"><Error><Type>{kind}</Type><Code>{}</Code>\
+                 <Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+                    xml_escape(code),
+                    xml_escape(message)
+                )))
+        };
+        response.expect("valid error response")
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            return Response::builder()
+                .status(StatusCode::BAD_REQUEST)
+                .body(Body::from(format!("cannot read request body: {e}")))
+                .expect("valid response")
+        }
+    };
+    let incoming = Incoming::parse(&parts.headers, parts.uri.query(), &body);
+    let fault = take_fault(&shared, &incoming.action);
+
+    let response = match fault {
+        Some(AwsFaultKind::Error {
+            status,
+            code,
+            message,
+        }) => incoming.error(status, code, message),
+        Some(AwsFaultKind::ForwardThenError {
+            status,
+            code,
+            message,
+        }) => {
+            let _ = serve(&shared, &incoming, &parts, body).await;
+            incoming.error(status, code, message)
+        }
+        Some(AwsFaultKind::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            serve(&shared, &incoming, &parts, body).await
+        }
+        None => serve(&shared, &incoming, &parts, body).await,
+    };
+
+    if !incoming.action.is_empty() {
+        shared.calls.lock().unwrap().push(Call {
+            service: incoming.service,
+            action: incoming.action,
+            access_key: incoming.access_key,
+            status: response.status().as_u16(),
+        });
+    }
+    response
+}
+
+fn take_fault(shared: &Shared, action: &str) -> Option<AwsFaultKind> {
+    let mut faults = shared.faults.lock().unwrap();
+    let fault = faults
+        .iter_mut()
+        .find(|f| f.action == action && f.times > 0)?;
+    fault.times -= 1;
+    Some(fault.kind.clone())
+}
+
+async fn serve(
+    shared: &Shared,
+    incoming: &Incoming,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Bytes,
+) -> Response {
+    if incoming.action == ADD_CLIENT_ID && !incoming.json_protocol {
+        return add_client_id(shared, incoming, &parts.headers, &body).await;
+    }
+    forward(shared, parts, body).await
+}
+
+async fn forward(
+    shared: &Shared,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Bytes,
+) -> Response {
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut headers = parts.headers.clone();
+    for hop in ["host", "content-length", "transfer-encoding", "connection"] {
+        headers.remove(hop);
+    }
+    let upstream = shared
+        .http
+        .request(parts.method.clone(), format!("{}{path}", shared.upstream))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    let upstream = match upstream {
+        Ok(r) => r,
+        Err(e) => {
+            return Response::builder()
+                .status(StatusCode::BAD_GATEWAY)
+                .body(Body::from(format!("moto unreachable: {e}")))
+                .expect("valid response")
+        }
+    };
+    let status = upstream.status();
+    let mut headers = upstream.headers().clone();
+    for hop in ["content-length", "transfer-encoding", "connection"] {
+        headers.remove(hop);
+    }
+    let body = upstream.bytes().await.unwrap_or_default();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// AddClientIDToOpenIDConnectProvider on top of moto: read the provider, and if the client id is
+/// new, recreate it with the merged list, same thumbprints and tags. The calls are made with the
+/// caller's access key: moto never checks signatures but picks the account from the key, so they
+/// reach the same account as the original request.
+async fn add_client_id(
+    shared: &Shared,
+    incoming: &Incoming,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let form = std::str::from_utf8(body).unwrap_or_default();
+    let (Some(arn), Some(client_id)) = (
+        form_value(form, "OpenIDConnectProviderArn"),
+        form_value(form, "ClientID"),
+    ) else {
+        return incoming.error(
+            400,
+            "ValidationError",
+            "OpenIDConnectProviderArn and ClientID are required",
+        );
+    };
+    let region = if incoming.region.is_empty() {
+        "us-east-1".to_string()
+    } else {
+        incoming.region.clone()
+    };
+    let credentials = Credentials::new(
+        &incoming.access_key,
+        "moto-does-not-check-signatures",
+        header(headers, "x-amz-security-token").map(str::to_string),
+        None,
+        "fault-proxy",
+    );
+    let iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .endpoint_url(&shared.upstream)
+            .credentials_provider(credentials)
+            .retry_config(RetryConfig::disabled())
+            .build(),
+    );
+
+    let _guard = shared.oidc_update.lock().await;
+    let result: Result<(), Response> = async {
+        let provider = iam
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error(incoming, e))?;
+        if provider.client_id_list().contains(&client_id) {
+            return Ok(());
+        }
+        let tags = iam
+            .list_open_id_connect_provider_tags()
+            .open_id_connect_provider_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error(incoming, e))?;
+        let url = provider.url().unwrap_or_default();
+        iam.delete_open_id_connect_provider()
+            .open_id_connect_provider_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error(incoming, e))?;
+        let mut client_ids = provider.client_id_list().to_vec();
+        client_ids.push(client_id.clone());
+        iam.create_open_id_connect_provider()
+            .url(format!("https://{url}"))
+            .set_client_id_list(Some(client_ids))
+            .set_thumbprint_list(Some(provider.thumbprint_list().to_vec()))
+            .set_tags(Some(tags.tags().to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(incoming, e))?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Response::builder()
+            .status(StatusCode::OK)
+            .header("Content-Type", "text/xml")
+            .body(Body::from(format!(
+                "<AddClientIDToOpenIDConnectProviderResponse xmlns=\"{IAM_XMLNS}\">\
+                 <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata>\
+                 </AddClientIDToOpenIDConnectProviderResponse>",
+                request_id()
+            )))
+            .expect("valid response"),
+        Err(response) => response,
+    }
+}
+
+/// Hands moto's answer (e.g. NoSuchEntity for an unknown provider) back to the caller.
+fn sdk_error<E>(incoming: &Incoming, e: SdkError<E, HttpResponse>) -> Response
+where
+    E: ProvideErrorMetadata + std::fmt::Debug,
+{
+    let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(500);
+    match e.as_service_error() {
+        Some(service) => incoming.error(
+            status,
+            service.code().unwrap_or("ServiceFailure"),
+            service.message().unwrap_or_default(),
+        ),
+        None => incoming.error(500, "ServiceFailure", &format!("{e:?}")),
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+}
+
+fn form_value(form: &str, key: &str) -> Option<String> {
+    form.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode_form(k) == key).then(|| decode_form(v))
+    })
+}
+
+fn decode_form(s: &str) -> String {
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn request_id() -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        fastrand::u32(..),
+        fastrand::u16(..),
+        fastrand::u16(..0x1000),
+        fastrand::u16(0x8000..0xc000),
+        fastrand::u64(..1 << 48)
+    )
+}

@@ -1,0 +1,461 @@
+//! Checks the test stand-ins themselves against moto and the real AWS SDK clients.
+
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+#[path = "support/moto.rs"]
+mod moto;
+#[path = "support/runtime_api.rs"]
+mod runtime_api;
+
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use fault_proxy::{AwsFault, AwsFaultKind, FaultProxy};
+use moto::{sdk_config_at, Moto};
+use runtime_api::{Outcome, RuntimeApi};
+use serde_json::json;
+
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+
+/// moto's AssumeRole accepts any account id, which gives each test an empty account of its own.
+fn unique_account_id() -> String {
+    fastrand::u64(100_000_000_000..1_000_000_000_000).to_string()
+}
+
+async fn member_via(moto: &Moto, proxy: &FaultProxy) -> SdkConfig {
+    moto.member_sdk_config(&unique_account_id())
+        .await
+        .to_builder()
+        .endpoint_url(proxy.url())
+        .build()
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+#[tokio::test]
+async fn shared_moto_runs_organizations_and_isolates_member_accounts() {
+    let moto = Moto::shared();
+    assert!(std::ptr::eq(moto, Moto::shared()));
+    assert!(moto.url().starts_with("http://127.0.0.1:"));
+
+    let (a, b) = tokio::join!(moto.ensure_organization(), moto.ensure_organization());
+    assert_eq!(a, b);
+    let management = a;
+    assert_eq!(management.len(), 12);
+
+    let account = moto.create_account("selftest", &[("team", "blue")]).await;
+    assert_eq!(account.len(), 12);
+    assert!(account.bytes().all(|b| b.is_ascii_digit()));
+
+    let org = aws_sdk_organizations::Client::new(&moto.sdk_config());
+    let tags = org
+        .list_tags_for_resource()
+        .resource_id(&account)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tags()[0].key(), "team");
+    assert_eq!(tags.tags()[0].value(), "blue");
+
+    let ou = moto.create_ou("selftest-ou").await;
+    moto.move_account(&account, &ou).await;
+    let parents = org.list_parents().child_id(&account).send().await.unwrap();
+    assert_eq!(parents.parents()[0].id(), Some(ou.as_str()));
+
+    let member = moto.member_sdk_config(&account).await;
+    let identity = aws_sdk_sts::Client::new(&member)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(identity.account(), Some(account.as_str()));
+    aws_sdk_iam::Client::new(&member)
+        .get_role()
+        .role_name("OrganizationAccountAccessRole")
+        .send()
+        .await
+        .expect("OrganizationAccountAccessRole in the new account");
+    let in_management = aws_sdk_iam::Client::new(&moto.sdk_config())
+        .get_role()
+        .role_name("OrganizationAccountAccessRole")
+        .send()
+        .await;
+    assert!(in_management
+        .unwrap_err()
+        .into_service_error()
+        .is_no_such_entity_exception());
+}
+
+#[tokio::test]
+async fn private_moto_is_separate_and_dies_on_drop() {
+    let private = Moto::start(false);
+    assert_ne!(private.url(), Moto::shared().url());
+    let data = format!("{}/moto-api/data.json", private.url());
+    assert!(http()
+        .get(&data)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let policy = aws_sdk_iam::Client::new(&private.sdk_config())
+        .get_policy()
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await;
+    assert!(policy.is_err(), "managed policies must not be loaded");
+
+    drop(private);
+    assert!(http().get(&data).send().await.is_err());
+}
+
+#[tokio::test]
+async fn proxy_records_actions_and_access_keys() {
+    let moto = Moto::shared();
+    moto.ensure_organization().await;
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let management = sdk_config_at(&proxy.url());
+    let member = member_via(moto, &proxy).await;
+
+    aws_sdk_sts::Client::new(&management)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    let iam = aws_sdk_iam::Client::new(&member);
+    iam.create_role()
+        .role_name("recorded")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    iam.get_role().role_name("recorded").send().await.unwrap();
+    aws_sdk_organizations::Client::new(&management)
+        .describe_organization()
+        .send()
+        .await
+        .unwrap();
+
+    let calls = proxy.calls();
+    let seen: Vec<(&str, &str, u16)> = calls
+        .iter()
+        .map(|c| (c.service.as_str(), c.action.as_str(), c.status))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("sts", "GetCallerIdentity", 200),
+            ("iam", "CreateRole", 200),
+            ("iam", "GetRole", 200),
+            ("organizations", "DescribeOrganization", 200),
+        ]
+    );
+    assert_eq!(calls[0].access_key, "testing");
+    assert_eq!(calls[3].access_key, "testing");
+    assert_ne!(calls[1].access_key, "testing");
+    assert_eq!(calls[1].access_key, calls[2].access_key);
+    assert_eq!(proxy.count("CreateRole"), 1);
+    assert_eq!(proxy.write_count(), 1);
+
+    proxy.clear_calls();
+    assert!(proxy.calls().is_empty());
+}
+
+#[tokio::test]
+async fn proxy_error_faults_surface_through_the_sdk() {
+    let moto = Moto::shared();
+    moto.ensure_organization().await;
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let management = sdk_config_at(&proxy.url());
+    let member = member_via(moto, &proxy).await;
+    let error = |status, code, message| AwsFault {
+        action: "",
+        times: 1,
+        kind: AwsFaultKind::Error {
+            status,
+            code,
+            message,
+        },
+    };
+
+    proxy.inject(AwsFault {
+        action: "AssumeRole",
+        ..error(
+            403,
+            "AccessDenied",
+            "not authorized to perform sts:AssumeRole",
+        )
+    });
+    let sts = aws_sdk_sts::Client::new(&management);
+    let assume = || {
+        sts.assume_role()
+            .role_arn("arn:aws:iam::210987654321:role/OrganizationAccountAccessRole")
+            .role_session_name("s")
+            .send()
+    };
+    let denied = assume().await.unwrap_err();
+    assert_eq!(denied.code(), Some("AccessDenied"));
+    assert_eq!(
+        denied.message(),
+        Some("not authorized to perform sts:AssumeRole")
+    );
+    assume().await.expect("the fault applies once");
+
+    let iam = aws_sdk_iam::Client::new(&member);
+    proxy.inject(AwsFault {
+        action: "GetRole",
+        ..error(400, "Throttling", "Rate exceeded")
+    });
+    let throttled = iam.get_role().role_name("x").send().await.unwrap_err();
+    assert_eq!(throttled.code(), Some("Throttling"));
+
+    proxy.inject(AwsFault {
+        action: "CreateRole",
+        ..error(
+            409,
+            "EntityAlreadyExists",
+            "Role with name taken already exists.",
+        )
+    });
+    let exists = iam
+        .create_role()
+        .role_name("taken")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(exists
+        .into_service_error()
+        .is_entity_already_exists_exception());
+    let not_created = iam.get_role().role_name("taken").send().await.unwrap_err();
+    assert!(not_created
+        .into_service_error()
+        .is_no_such_entity_exception());
+
+    proxy.inject(AwsFault {
+        action: "DescribeOrganization",
+        ..error(400, "TooManyRequestsException", "slow down")
+    });
+    let org = aws_sdk_organizations::Client::new(&management);
+    let too_many = org.describe_organization().send().await.unwrap_err();
+    assert_eq!(too_many.code(), Some("TooManyRequestsException"));
+    assert!(too_many
+        .into_service_error()
+        .is_too_many_requests_exception());
+
+    let statuses: Vec<u16> = proxy.calls().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [403, 200, 400, 409, 404, 400]);
+}
+
+#[tokio::test]
+async fn proxy_forward_then_error_and_delay() {
+    let moto = Moto::shared();
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let iam = aws_sdk_iam::Client::new(&member_via(moto, &proxy).await);
+
+    proxy.inject(AwsFault {
+        action: "CreateRole",
+        times: 1,
+        kind: AwsFaultKind::ForwardThenError {
+            status: 500,
+            code: "ServiceFailure",
+            message: "response lost",
+        },
+    });
+    let lost = iam
+        .create_role()
+        .role_name("raced")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(lost.code(), Some("ServiceFailure"));
+    iam.get_role()
+        .role_name("raced")
+        .send()
+        .await
+        .expect("the role was created in moto despite the error");
+
+    proxy.inject(AwsFault {
+        action: "GetRole",
+        times: 1,
+        kind: AwsFaultKind::Delay(Duration::from_millis(300)),
+    });
+    let started = Instant::now();
+    iam.get_role().role_name("raced").send().await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn proxy_emulates_add_client_id_to_oidc_provider() {
+    let moto = Moto::shared();
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let iam = aws_sdk_iam::Client::new(&member_via(moto, &proxy).await);
+    let thumbprint = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280";
+
+    let created = iam
+        .create_open_id_connect_provider()
+        .url("https://app.terraform.io")
+        .client_id_list("aws.workload.identity")
+        .thumbprint_list(thumbprint)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("managed-by")
+                .value("selftest")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = created.open_id_connect_provider_arn().unwrap().to_string();
+
+    for _ in 0..2 {
+        iam.add_client_id_to_open_id_connect_provider()
+            .open_id_connect_provider_arn(&arn)
+            .client_id("other-audience")
+            .send()
+            .await
+            .expect("AddClientIDToOpenIDConnectProvider");
+        let provider = iam
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(provider.url(), Some("app.terraform.io"));
+        assert_eq!(
+            provider.client_id_list(),
+            ["aws.workload.identity", "other-audience"]
+        );
+        assert_eq!(provider.thumbprint_list(), [thumbprint]);
+        let tags = iam
+            .list_open_id_connect_provider_tags()
+            .open_id_connect_provider_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(tags.tags().len(), 1);
+        assert_eq!(tags.tags()[0].key(), "managed-by");
+        assert_eq!(tags.tags()[0].value(), "selftest");
+    }
+    assert_eq!(proxy.count("AddClientIDToOpenIDConnectProvider"), 2);
+    assert_eq!(proxy.count("DeleteOpenIDConnectProvider"), 0);
+    assert_eq!(proxy.write_count(), 3);
+
+    let missing = iam
+        .add_client_id_to_open_id_connect_provider()
+        .open_id_connect_provider_arn("arn:aws:iam::123456789012:oidc-provider/nowhere.example")
+        .client_id("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(missing.into_service_error().is_no_such_entity_exception());
+}
+
+#[tokio::test]
+async fn runtime_api_speaks_the_lambda_protocol() {
+    let api = RuntimeApi::start().await;
+    let env = api.env_for_process();
+    for key in [
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    ] {
+        assert!(env.iter().any(|(k, _)| k == key), "{key} missing");
+    }
+    assert!(api.first_next_at().is_none());
+    let base = format!("http://{}/2018-06-01/runtime", api.address());
+    let http = http();
+
+    let waiting = tokio::spawn(http.get(format!("{base}/invocation/next")).send());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(api.first_next_at().is_some(), "long poll reached the API");
+    let id = api.push_event(json!({"detail": {"id": 1}}));
+    let next = waiting.await.unwrap().unwrap();
+    assert_eq!(next.status(), 200);
+    let header = |name: &str| next.headers()[name].to_str().unwrap().to_string();
+    assert_eq!(header("Lambda-Runtime-Aws-Request-Id"), id);
+    assert!(header("Lambda-Runtime-Invoked-Function-Arn").starts_with("arn:aws:lambda:"));
+    assert!(header("Lambda-Runtime-Trace-Id").starts_with("Root=1-"));
+    let deadline: u128 = header("Lambda-Runtime-Deadline-Ms").parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    assert!(deadline > now + 290_000 && deadline <= now + 300_000);
+    assert_eq!(
+        next.json::<serde_json::Value>().await.unwrap(),
+        json!({"detail": {"id": 1}})
+    );
+    let posted = http
+        .post(format!("{base}/invocation/{id}/response"))
+        .body(r#"{"onboarded":true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    assert_eq!(
+        api.wait_outcome(&id, Duration::from_secs(5)).await,
+        Outcome::Response(json!({"onboarded": true}))
+    );
+
+    api.set_deadline(Duration::from_secs(10));
+    let id = api.push_event(json!({}));
+    let next = http
+        .get(format!("{base}/invocation/next"))
+        .send()
+        .await
+        .unwrap();
+    let deadline: u128 = next.headers()["Lambda-Runtime-Deadline-Ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(deadline <= now + 20_000);
+    let outcome = api.wait_outcome(&id, Duration::from_secs(5));
+    let posted = http
+        .post(format!("{base}/invocation/{id}/error"))
+        .header("Lambda-Runtime-Function-Error-Type", "unhandled")
+        .body(r#"{"errorType":"OnboardError","errorMessage":"boom"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    assert_eq!(
+        outcome.await,
+        Outcome::Error {
+            error_type: "OnboardError".into(),
+            message: "boom".into()
+        }
+    );
+
+    let unknown = http
+        .post(format!("{base}/invocation/not-issued/response"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+    assert_eq!(
+        api.wait_outcome("not-issued", Duration::from_millis(50))
+            .await,
+        Outcome::TimedOut
+    );
+
+    let init = http
+        .post(format!("{base}/init/error"))
+        .body(r#"{"errorType":"Runtime.InitError","errorMessage":"no config"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), 202);
+    assert_eq!(
+        api.init_error().as_deref(),
+        Some("Runtime.InitError: no config")
+    );
+}
