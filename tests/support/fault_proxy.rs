@@ -29,6 +29,8 @@ pub struct Call {
     /// moto maps temporary keys to the assumed account, so this tells which account was hit.
     pub access_key: String,
     pub status: u16,
+    /// The request body as sent (form-encoded or JSON), for asserting what was written.
+    pub body: String,
 }
 
 #[derive(Debug, Clone)]
@@ -236,6 +238,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
     };
     let incoming = Incoming::parse(&parts.headers, parts.uri.query(), &body);
+    let body_text = String::from_utf8_lossy(&body).into_owned();
     let fault = take_fault(&shared, &incoming.action);
 
     let response = match fault {
@@ -265,6 +268,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             action: incoming.action,
             access_key: incoming.access_key,
             status: response.status().as_u16(),
+            body: body_text,
         });
     }
     response

@@ -1,0 +1,138 @@
+//! A complete local world for one test: moto (shared per test process) behind a fresh fault
+//! proxy, a fresh Terraform Cloud fake, and a real `Onboarder` built from environment-style
+//! configuration, exactly as the binary builds it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use tfc_onboarder::error::HandlerError;
+use tfc_onboarder::handler::Response;
+use tfc_onboarder::{Clients, Config, Onboarder};
+
+use super::fault_proxy::FaultProxy;
+use super::moto::{sdk_config_at, Moto};
+use super::tfc_fake::{FakeOptions, TfcFake};
+
+pub const ORG: &str = "acme";
+pub const TOKEN: &str = "tfc-test-token-s3cr3t-VALUE-0123456789";
+pub const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+
+pub struct TestEnv {
+    pub moto: &'static Moto,
+    pub proxy: FaultProxy,
+    pub tfc: TfcFake,
+    pub ob: Onboarder,
+}
+
+/// The variables every test environment sets; `extra` overrides or adds.
+pub fn base_vars(tfc_url: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = [
+        ("TFE_ORGANIZATION", ORG),
+        ("TFE_TOKEN", TOKEN),
+        ("TFE_ADDRESS", tfc_url),
+        ("ONBOARD_RETRY_BASE_MS", "5"),
+        ("TFE_TIMEOUT_MS", "2000"),
+        ("ONBOARD_REGION", "eu-west-1"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    vars
+}
+
+impl TestEnv {
+    pub async fn new(extra: &[(&str, &str)]) -> Self {
+        Self::with(Moto::shared(), FakeOptions { token: TOKEN.into(), organizations: vec![ORG.into()], max_page_size: 3, ..FakeOptions::default() }, extra).await
+    }
+
+    pub async fn with(moto: &'static Moto, fake: FakeOptions, extra: &[(&str, &str)]) -> Self {
+        moto.ensure_organization().await;
+        let proxy = FaultProxy::start(&moto.url()).await;
+        let tfc = TfcFake::start(fake).await;
+        let vars = base_vars(&tfc.url(), extra);
+        let cfg = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration is valid");
+        let clients = Clients::new(sdk_config_at(&proxy.url()), &cfg).expect("clients");
+        Self { moto, proxy, tfc, ob: Onboarder { cfg, clients } }
+    }
+
+    pub async fn new_account(&self, name: &str, tags: &[(&str, &str)]) -> String {
+        self.moto.create_account(name, tags).await
+    }
+
+    /// IAM in the member account, straight to moto (not counted by the proxy).
+    pub async fn member_iam(&self, account: &str) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.moto.member_sdk_config(account).await)
+    }
+
+    pub async fn handle(&self, event: &Value) -> Result<Response, HandlerError> {
+        tfc_onboarder::handler::handle(&self.ob, event, tokio::time::Instant::now() + Duration::from_secs(120)).await
+    }
+
+    /// Forgets the calls made so far on both sides.
+    pub fn clear_counts(&self) {
+        self.proxy.clear_calls();
+        self.tfc.clear_requests();
+    }
+
+    pub fn writes(&self) -> (usize, usize) {
+        (self.proxy.write_count(), self.tfc.write_count())
+    }
+}
+
+/// A sample event from `events/`, with its account id replaced.
+pub fn sample_event(file: &str, account: &str) -> Value {
+    let path = format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text.replace("444455556666", account)).expect("sample events are JSON")
+}
+
+pub fn report(response: Result<Response, HandlerError>) -> tfc_onboarder::report::Report {
+    match response {
+        Ok(Response::Report(r)) => *r,
+        Ok(other) => panic!("expected a report, got {other:?}"),
+        Err(e) => panic!("expected a report, got error {e}"),
+    }
+}
+
+/// The trust policy the issue documents, for this account and settings.
+pub fn expected_trust_policy(account: &str, sub: &str) -> Value {
+    serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+        "Principal":{"Federated": format!("arn:aws:iam::{account}:oidc-provider/app.terraform.io")},
+        "Action":"sts:AssumeRoleWithWebIdentity",
+        "Condition":{"StringEquals":{"app.terraform.io:aud":"aws.workload.identity"},
+                     "StringLike":{"app.terraform.io:sub": sub}}}]})
+}
+
+/// The role's trust policy as IAM stores it (percent-encoded in the API).
+pub async fn trust_policy_of(iam: &aws_sdk_iam::Client, role: &str) -> Value {
+    let out = iam.get_role().role_name(role).send().await.expect("role exists");
+    let doc = out.role().and_then(|r| r.assume_role_policy_document()).expect("trust policy");
+    let decoded = percent_encoding::percent_decode_str(doc).decode_utf8_lossy().into_owned();
+    serde_json::from_str(&decoded).expect("trust policy is JSON")
+}
+
+pub async fn attached_policies(iam: &aws_sdk_iam::Client, role: &str) -> Vec<String> {
+    let out = iam.list_attached_role_policies().role_name(role).send().await.expect("list attached");
+    let mut arns: Vec<String> = out.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_owned)).collect();
+    arns.sort();
+    arns
+}
+
+pub async fn provider_client_ids(iam: &aws_sdk_iam::Client, account: &str) -> Option<Vec<String>> {
+    let arn = format!("arn:aws:iam::{account}:oidc-provider/app.terraform.io");
+    iam.get_open_id_connect_provider().open_id_connect_provider_arn(arn).send().await.ok().map(|o| o.client_id_list().to_vec())
+}
+
+pub async fn provider_count(iam: &aws_sdk_iam::Client) -> usize {
+    iam.list_open_id_connect_providers().send().await.expect("list providers").open_id_connect_provider_list().len()
+}
+
+/// (key, value) of every variable in the named set, sorted.
+pub fn set_vars(tfc: &TfcFake, name: &str) -> Vec<(String, String)> {
+    let set = tfc.varset_by_name(ORG, name).unwrap_or_else(|| panic!("variable set {name} exists"));
+    let mut vars: Vec<(String, String)> = set.vars.iter().map(|v| (v.key.clone(), v.value.clone())).collect();
+    vars.sort();
+    vars
+}
