@@ -1,0 +1,248 @@
+# Organizations is a global service whose CloudTrail events are delivered
+# only to the default bus in us-east-1 of the management account, and
+# EventBridge rules only see events of their own Region.
+
+locals {
+  event_patterns = {
+    # CreateAccountResult is a service event, not an API call: patterns
+    # using "AWS API Call via CloudTrail" never match it.
+    create_account_result = {
+      source        = ["aws.organizations"]
+      "detail-type" = ["AWS Service Event via CloudTrail"]
+      detail = {
+        eventSource = ["organizations.amazonaws.com"]
+        eventName   = ["CreateAccountResult"]
+        serviceEventDetails = {
+          createAccountStatus = {
+            state = ["SUCCEEDED"]
+          }
+        }
+      }
+    }
+
+    close_account_result = {
+      source        = ["aws.organizations"]
+      "detail-type" = ["AWS Service Event via CloudTrail"]
+      detail = {
+        eventSource = ["organizations.amazonaws.com"]
+        eventName   = ["CloseAccountResult"]
+        serviceEventDetails = {
+          closeAccountStatus = {
+            state = ["SUCCEEDED"]
+          }
+        }
+      }
+    }
+
+    remove_account = {
+      source        = ["aws.organizations"]
+      "detail-type" = ["AWS API Call via CloudTrail"]
+      detail = {
+        eventSource = ["organizations.amazonaws.com"]
+        eventName   = ["RemoveAccountFromOrganization"]
+        # A refused call is recorded too, with an errorCode; the account is
+        # then still a member and must not be offboarded.
+        errorCode = [{ exists = false }]
+      }
+    }
+
+    # State is checked in code: Update events carry updateManagedAccountStatus,
+    # so a filter on createManagedAccountStatus.state would drop them, and
+    # Control Tower sends Update instead of Create when it retries.
+    control_tower = {
+      source        = ["aws.controltower"]
+      "detail-type" = ["AWS Service Event via CloudTrail"]
+      detail = {
+        eventName = ["CreateManagedAccount", "UpdateManagedAccount"]
+      }
+    }
+  }
+
+  reconcile_input = {
+    action = "reconcile"
+  }
+
+  lambda_rules = {
+    create_account_result = {
+      enabled             = true
+      description         = "New account created through Organizations"
+      event_pattern       = jsonencode(local.event_patterns.create_account_result)
+      schedule_expression = null
+      input               = null
+    }
+    close_account_result = {
+      enabled             = local.offboarding_enabled
+      description         = "Account closed"
+      event_pattern       = jsonencode(local.event_patterns.close_account_result)
+      schedule_expression = null
+      input               = null
+    }
+    remove_account = {
+      enabled             = local.offboarding_enabled
+      description         = "Account removed from the organization"
+      event_pattern       = jsonencode(local.event_patterns.remove_account)
+      schedule_expression = null
+      input               = null
+    }
+    control_tower = {
+      enabled             = var.enable_control_tower
+      description         = "Control Tower created or re-enrolled a managed account"
+      event_pattern       = jsonencode(local.event_patterns.control_tower)
+      schedule_expression = null
+      input               = null
+    }
+    # CloudTrail delivers to EventBridge on a best-effort basis, so a periodic
+    # sweep catches accounts whose event was lost.
+    reconcile = {
+      enabled             = var.reconcile_schedule != null
+      description         = "Periodic reconcile of every account"
+      event_pattern       = null
+      schedule_expression = var.reconcile_schedule
+      input               = jsonencode(local.reconcile_input)
+    }
+  }
+
+  enabled_lambda_rules = { for key, rule in local.lambda_rules : key => rule if rule.enabled }
+}
+
+resource "aws_cloudwatch_event_rule" "lambda" {
+  for_each = local.enabled_lambda_rules
+
+  name                = "${var.name}-${replace(each.key, "_", "-")}"
+  description         = "${each.value.description} (${var.name})"
+  event_pattern       = each.value.event_pattern
+  schedule_expression = each.value.schedule_expression
+  tags                = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.allow_non_us_east_1 || local.region == "us-east-1"
+      error_message = "Organizations events are only delivered to the default event bus in us-east-1: deploy this module with a us-east-1 provider, or set allow_non_us_east_1 = true (other partitions, tests)."
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_target" "lambda" {
+  for_each = local.enabled_lambda_rules
+
+  rule      = aws_cloudwatch_event_rule.lambda[each.key].name
+  target_id = "function"
+  arn       = aws_lambda_function.this.arn
+  input     = each.value.input
+}
+
+resource "aws_lambda_permission" "events" {
+  for_each = local.enabled_lambda_rules
+
+  statement_id  = "AllowEventBridge-${replace(each.key, "_", "-")}"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.lambda[each.key].arn
+}
+
+# ---------------------------------------------------------------------------
+# Control Tower home Region -> us-east-1
+#
+# Lambda targets must be in the rule's Region, so when the Control Tower home
+# Region is not this one, a rule there forwards the lifecycle events to this
+# Region's default bus, where the control_tower rule above invokes the
+# function. One function, one failure queue, one set of alarms.
+# ---------------------------------------------------------------------------
+
+data "aws_region" "control_tower" {
+  provider = aws.control_tower
+}
+
+data "aws_caller_identity" "control_tower" {
+  provider = aws.control_tower
+}
+
+locals {
+  forward_control_tower_events = var.enable_control_tower && data.aws_region.control_tower.id != local.region
+}
+
+resource "aws_cloudwatch_event_rule" "control_tower_forward" {
+  count    = local.forward_control_tower_events ? 1 : 0
+  provider = aws.control_tower
+
+  name          = "${var.name}-control-tower-forward"
+  description   = "Forward Control Tower account lifecycle events to ${local.region} (${var.name})"
+  event_pattern = jsonencode(local.event_patterns.control_tower)
+  tags          = local.tags
+
+  lifecycle {
+    precondition {
+      # Lifecycle events reach only the management account's buses, and the
+      # forwarding role is created in the account of the default provider.
+      condition     = data.aws_caller_identity.control_tower.account_id == local.account_id
+      error_message = "The aws.control_tower provider must use the same (management) account as the default aws provider."
+    }
+  }
+}
+
+data "aws_iam_policy_document" "control_tower_forward_assume_role" {
+  count = local.forward_control_tower_events ? 1 : 0
+
+  statement {
+    sid     = "EventBridgeForwardRule"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    # Only the forwarding rule may use the role (confused-deputy guard).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.control_tower_forward[0].arn]
+    }
+  }
+}
+
+resource "aws_iam_role" "control_tower_forward" {
+  count = local.forward_control_tower_events ? 1 : 0
+
+  name               = "${var.name}-ct-forward"
+  description        = "Lets the ${var.name} forwarding rule put Control Tower events on the ${local.region} default bus."
+  assume_role_policy = data.aws_iam_policy_document.control_tower_forward_assume_role[0].json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "control_tower_forward" {
+  count = local.forward_control_tower_events ? 1 : 0
+
+  statement {
+    sid       = "PutOnFunctionRegionDefaultBus"
+    effect    = "Allow"
+    actions   = ["events:PutEvents"]
+    resources = [local.default_event_bus_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "control_tower_forward" {
+  count = local.forward_control_tower_events ? 1 : 0
+
+  name   = "${var.name}-ct-forward"
+  role   = aws_iam_role.control_tower_forward[0].id
+  policy = data.aws_iam_policy_document.control_tower_forward[0].json
+}
+
+resource "aws_cloudwatch_event_target" "control_tower_forward" {
+  count    = local.forward_control_tower_events ? 1 : 0
+  provider = aws.control_tower
+
+  rule      = aws_cloudwatch_event_rule.control_tower_forward[0].name
+  target_id = "default-bus-${local.region}"
+  arn       = local.default_event_bus_arn
+  role_arn  = aws_iam_role.control_tower_forward[0].arn
+}

@@ -1,0 +1,144 @@
+locals {
+  organizations_arn_prefix = "arn:${local.partition}:organizations::${local.account_id}"
+}
+
+data "aws_iam_policy_document" "lambda_assume_role" {
+  statement {
+    sid     = "LambdaService"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  name               = var.name
+  description        = "Execution role of the ${var.name} function."
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume_role.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "lambda" {
+  statement {
+    sid     = "AssumeAccessRoleInMemberAccounts"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    # Any account, because new accounts are not known in advance; only the
+    # named role, so no other role in the organization is reachable.
+    resources = ["arn:${local.partition}:iam::*:role/${var.access_role_name}"]
+  }
+
+  # Accounts enrolled by Control Tower may only have Control Tower's role.
+  dynamic "statement" {
+    for_each = var.enable_control_tower ? [1] : []
+
+    content {
+      sid       = "AssumeControlTowerExecutionRole"
+      effect    = "Allow"
+      actions   = ["sts:AssumeRole"]
+      resources = ["arn:${local.partition}:iam::*:role/AWSControlTowerExecution"]
+    }
+  }
+
+  statement {
+    sid    = "ReadAccountsOusAndRoots"
+    effect = "Allow"
+    actions = [
+      "organizations:DescribeAccount",
+      "organizations:DescribeOrganizationalUnit",
+      "organizations:ListParents",
+      "organizations:ListTagsForResource",
+    ]
+    # These actions support resource-level permissions, so they are held to
+    # the organization this management account owns; o-* spares a lookup of
+    # the organization id.
+    resources = [
+      "${local.organizations_arn_prefix}:account/o-*/*",
+      "${local.organizations_arn_prefix}:ou/o-*/ou-*",
+      "${local.organizations_arn_prefix}:root/o-*/r-*",
+    ]
+  }
+
+  statement {
+    sid    = "ListOrganization"
+    effect = "Allow"
+    actions = [
+      "organizations:DescribeOrganization",
+      "organizations:ListAccounts",
+    ]
+    # These actions have no resource type in IAM, so only "*" matches them.
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadApiToken"
+    effect    = "Allow"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.secret_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      sid       = "UseCustomerManagedKey"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+
+      # Only through the services whose data the key protects: reading the
+      # secret and sending to the failure queue.
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values = [
+          "secretsmanager.${local.region}.amazonaws.com",
+          "sqs.${local.region}.amazonaws.com",
+        ]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.emit_ready_events ? [local.default_event_bus_arn] : []
+
+    content {
+      sid       = "PublishOnboardingEvents"
+      effect    = "Allow"
+      actions   = ["events:PutEvents"]
+      resources = [statement.value]
+    }
+  }
+
+  statement {
+    sid       = "SendFailedInvocations"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failures.arn]
+  }
+
+  statement {
+    sid       = "WriteOwnLogs"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.lambda.arn}:*"]
+  }
+
+  statement {
+    sid     = "WriteTraces"
+    effect  = "Allow"
+    actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    # X-Ray has no resource-level permissions for these actions.
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "lambda" {
+  name   = "${var.name}-least-privilege"
+  role   = aws_iam_role.lambda.id
+  policy = data.aws_iam_policy_document.lambda.json
+}

@@ -1,0 +1,54 @@
+output "function_arn" {
+  description = "ARN of the onboarding function."
+  value       = aws_lambda_function.this.arn
+}
+
+output "function_name" {
+  description = "Name of the onboarding function (for manual, backfill or dry-run invocations)."
+  value       = aws_lambda_function.this.function_name
+}
+
+output "role_arn" {
+  description = "ARN of the function's execution role."
+  value       = aws_iam_role.lambda.arn
+}
+
+output "log_group_name" {
+  description = "CloudWatch log group of the function."
+  value       = aws_cloudwatch_log_group.lambda.name
+}
+
+output "rule_arns" {
+  description = "ARNs of the EventBridge rules that invoke the function, keyed by create_account_result, close_account_result, remove_account, control_tower and reconcile (only the enabled ones)."
+  value       = { for key, rule in aws_cloudwatch_event_rule.lambda : key => rule.arn }
+}
+
+output "schedule_arn" {
+  description = "ARN of the reconcile schedule rule, or null when reconcile_schedule is null."
+  value       = try(aws_cloudwatch_event_rule.lambda["reconcile"].arn, null)
+}
+
+output "control_tower_forward_rule_arn" {
+  description = "ARN of the rule forwarding Control Tower events from its home Region, or null when none is needed."
+  value       = one(aws_cloudwatch_event_rule.control_tower_forward[*].arn)
+}
+
+output "failure_queue_url" {
+  description = "URL of the queue receiving invocations that failed after all retries."
+  value       = aws_sqs_queue.failures.url
+}
+
+output "failure_queue_arn" {
+  description = "ARN of the queue receiving invocations that failed after all retries."
+  value       = aws_sqs_queue.failures.arn
+}
+
+output "secret_arn" {
+  description = "ARN of the Secrets Manager secret the function reads the HCP Terraform API token from."
+  value       = local.secret_arn
+}
+
+output "cloudtrail_arn" {
+  description = "ARN of the trail created when create_cloudtrail is true, otherwise null."
+  value       = one(aws_cloudtrail.this[*].arn)
+}
