@@ -19,6 +19,7 @@ locals {
     ONBOARD_OFFBOARD         = var.offboarding
     ONBOARD_READY_EVENTS     = tostring(var.emit_ready_events)
     ONBOARD_CONCURRENCY      = tostring(var.onboard_concurrency)
+    ONBOARD_PARTITION        = local.partition
     RUST_LOG                 = var.log_level
   }
 

@@ -50,6 +50,7 @@ EXPECTED_ENV = {
     "ONBOARD_OFFBOARD",
     "ONBOARD_READY_EVENTS",
     "ONBOARD_CONCURRENCY",
+    "ONBOARD_PARTITION",
     "RUST_LOG",
 }
 OPTIONAL_ENV = {
@@ -58,9 +59,18 @@ OPTIONAL_ENV = {
     "ONBOARD_MAX_SESSION_DURATION",
     "ONBOARD_OU_RULES",
 }
-# Documented for local runs but never set by the module: the token must not
-# pass through Terraform.
-NOT_SET_BY_MODULE = {"TFE_TOKEN"}
+# Documented but never set by the module: the token must not pass through
+# Terraform, and the tuning knobs keep the function's defaults, which the module's
+# IAM policy (default event bus, AWSControlTowerExecution) is written for.
+NOT_SET_BY_MODULE = {
+    "TFE_TOKEN",
+    "TFE_RATE_LIMIT",
+    "TFE_TIMEOUT_MS",
+    "ONBOARD_CONTROL_TOWER_ROLE_NAME",
+    "ONBOARD_EVENT_BUS",
+    "ONBOARD_RETRY_BASE_MS",
+    "ONBOARD_NEW_ACCOUNT_WINDOW_SECS",
+}
 
 ENV_SOURCES = {
     "TFE_ORGANIZATION": "${var.tfe_organization}",
@@ -84,6 +94,7 @@ ENV_SOURCES = {
     "ONBOARD_OFFBOARD": "${var.offboarding}",
     "ONBOARD_READY_EVENTS": "${tostring(var.emit_ready_events)}",
     "ONBOARD_CONCURRENCY": "${tostring(var.onboard_concurrency)}",
+    "ONBOARD_PARTITION": "${local.partition}",
     "RUST_LOG": "${var.log_level}",
 }
 
