@@ -130,6 +130,8 @@ impl Drop for ServerTask {
 struct Inner {
     opts: FakeOptions,
     base_url: String,
+    /// The accepted token; changes when a test rotates it.
+    token: Mutex<String>,
     world: Mutex<World>,
 }
 
@@ -196,6 +198,7 @@ impl TfcFake {
             ..World::default()
         };
         let inner = Arc::new(Inner {
+            token: Mutex::new(opts.token.clone()),
             opts,
             base_url: format!("http://127.0.0.1:{port}"),
             world: Mutex::new(world),
@@ -217,7 +220,12 @@ impl TfcFake {
     }
 
     pub fn token(&self) -> String {
-        self.inner.opts.token.clone()
+        self.inner.token.lock().unwrap().clone()
+    }
+
+    /// Rotates the token: from now on only `token` is accepted.
+    pub fn set_token(&self, token: &str) {
+        *self.inner.token.lock().unwrap() = token.to_owned();
     }
 
     pub fn varsets(&self, org: &str) -> Vec<Varset> {
@@ -697,7 +705,7 @@ impl Inner {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split_once(' '))
             .is_some_and(|(scheme, token)| {
-                scheme.eq_ignore_ascii_case("bearer") && token == self.opts.token
+                scheme.eq_ignore_ascii_case("bearer") && *token == *self.token.lock().unwrap()
             })
     }
 
