@@ -56,7 +56,11 @@ pub async fn dispatch(
         } => {
             tracing::info!(account_id = %account, cause, "offboarding");
             let report = crate::offboard::offboard(ob, &account, dry_run, deadline).await;
-            announce(ob, &report).await;
+            // Only a real removal is news; an offboarding with nothing left to remove would
+            // otherwise go out as "Account Onboarded" (the detail type of an unchanged report).
+            if report.outcome == Outcome::Offboarded {
+                announce(ob, &report).await;
+            }
             finish(report)
         }
         Request::Reconcile {

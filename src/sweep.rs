@@ -24,6 +24,15 @@ pub async fn reconcile(
     deadline: Instant,
 ) -> Result<Summary, HandlerError> {
     let dry_run = dry_run || ob.cfg.dry_run;
+    // The marker is compared by order, so a typo would silently skip part of the organization.
+    let continuation = continuation
+        .map(|c| crate::domain::AccountId::parse(c.trim()))
+        .transpose()
+        .map_err(|e| HandlerError {
+            retryable: false,
+            kind: "InvalidEvent".into(),
+            message: format!("continuation: {e} (pass back the marker a sweep returned)"),
+        })?;
     let orgs = ob.organizations(deadline);
     let listing_failed = |e: crate::error::AwsError| HandlerError {
         retryable: e.retryable,
@@ -37,14 +46,14 @@ pub async fn reconcile(
         .map_err(listing_failed)?
         .into_iter()
         .filter(|a| a.active && Some(a.id.as_str()) != management.as_deref())
-        .filter(|a| continuation.as_deref().is_none_or(|c| a.id.as_str() >= c))
+        .filter(|a| continuation.as_ref().is_none_or(|c| a.id >= *c))
         .collect();
     // A stable order makes the continuation marker meaningful.
     accounts.sort_by(|a, b| a.id.cmp(&b.id));
     tracing::info!(
         accounts = accounts.len(),
         dry_run,
-        continuation = continuation.as_deref(),
+        continuation = continuation.as_ref().map(|c| c.as_str()),
         "reconcile sweep"
     );
 

@@ -180,6 +180,9 @@ impl Organizations<'_> {
             let page = retry(self.backoff, self.deadline, transient, || async {
                 self.client
                     .list_accounts()
+                    // The service's own maximum; asking for it keeps the page size (and so the
+                    // number of calls) the same against AWS and against emulators.
+                    .max_results(20)
                     .set_next_token(token.clone())
                     .send()
                     .await
