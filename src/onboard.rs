@@ -291,9 +291,11 @@ impl Onboarder {
             _ => &self.cfg.access_role_name,
         };
         let role_arn = RoleArn::new(&self.cfg.partition, account, role_name);
+        // Strictly younger: the age is in whole seconds (rounded down), so with `<=` a window
+        // of 0 would still treat an account that joined within the last second as new.
         let new_account = info
             .joined_secs_ago
-            .is_none_or(|age| age <= self.cfg.new_account_window.as_secs());
+            .is_none_or(|age| age < self.cfg.new_account_window.as_secs());
         let retry_if: fn(&AwsError) -> bool = if new_account {
             sts::not_ready_yet
         } else {
