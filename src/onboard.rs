@@ -17,7 +17,7 @@ use crate::domain::{AccountId, ProviderArn, RoleArn};
 use crate::error::{AwsError, Failure, Step, StepError, TfcError};
 use crate::event::{OnboardRequest, Trigger};
 use crate::mapping::{self, AccountSettings, Placement};
-use crate::policy::{self, Roles, RunPhase, VarChange, VariableSpec};
+use crate::policy::{self, ActualVar, Roles, RunPhase, VarChange, VariableSpec};
 use crate::report::{Action, Change, ErrorInfo, Outcome, Report, VarsetRef};
 use crate::tfc::varsets::{self, VarsetSummary};
 use crate::tfc::TfcClient;
@@ -198,6 +198,8 @@ impl Onboarder {
             name: settings.varset_name.to_string(),
         });
 
+        let state = self.read_tfc(account, &settings, lookup).await?;
+
         let member = match self.assume(req, &info, deadline).await? {
             Ok(member) => member,
             Err(reason) => return Ok(Some(reason)),
@@ -235,7 +237,7 @@ impl Onboarder {
         }
 
         let set = self
-            .converge_varset(account, &name, &settings, &roles, lookup, report)
+            .converge_varset(account, &name, &settings, &roles, lookup, &state, report)
             .await
             .map_err(fail(Step::VariableSet, account))?;
         if let Some(set) = &set {
@@ -244,7 +246,7 @@ impl Onboarder {
                 name: set.name.clone(),
             });
         }
-        self.attach(set.as_ref(), &settings, report)
+        self.attach(set.as_ref(), &state, report)
             .await
             .map_err(fail(Step::Attach, account))?;
         Ok(None)
@@ -277,8 +279,9 @@ impl Onboarder {
         )
     }
 
-    /// `Ok(Err(reason))`: the access role cannot be assumed in an account that is not new,
-    /// which a sweep reports as skipped (typical for invited accounts).
+    /// `Ok(Err(reason))`: the access role cannot be assumed and a sweep should move on: an
+    /// old account without the role (typical for invited accounts), or a brand-new one whose
+    /// own creation event is already waiting for it. A sweep never spends its slots waiting.
     async fn assume(
         &self,
         req: &OnboardRequest,
@@ -296,7 +299,9 @@ impl Onboarder {
         let new_account = info
             .joined_secs_ago
             .is_none_or(|age| age < self.cfg.new_account_window.as_secs());
-        let retry_if: fn(&AwsError) -> bool = if new_account {
+        let sweep = req.trigger == Trigger::Reconcile;
+        let wait_for_readiness = new_account && !sweep;
+        let retry_if: fn(&AwsError) -> bool = if wait_for_readiness {
             sts::not_ready_yet
         } else {
             transient
@@ -314,15 +319,21 @@ impl Onboarder {
             retry_if,
         )
         .await;
+        let code = |e: &AwsError| e.code.clone().unwrap_or_else(|| "error".into());
         match result {
             Ok(member) => Ok(Ok(member)),
-            Err(e) if sts::not_ready_yet(&e) && new_account => Err(fail(Step::AssumeRole, account)(StepError::NotReady {
-                account: account.clone(),
-                detail: format!("{role_arn} cannot be assumed yet ({})", e.code.as_deref().unwrap_or("error")),
-            })),
-            Err(e) if e.has_code("AccessDenied") && req.trigger == Trigger::Reconcile => Ok(Err(format!(
-                "access role {role_name} cannot be assumed (AccessDenied): it does not exist or does not trust the management account, typical for invited accounts"
+            Err(e) if sts::is_readiness_code(&e) && sweep && new_account => Ok(Err(format!(
+                "{role_arn} cannot be assumed yet ({}): the account is new; its creation event or the next sweep onboards it",
+                code(&e)
             ))),
+            Err(e) if sts::is_readiness_code(&e) && sweep => Ok(Err(format!(
+                "access role {role_name} cannot be assumed ({}): it does not exist or does not trust the management account, typical for invited accounts",
+                code(&e)
+            ))),
+            Err(e) if sts::not_ready_yet(&e) && wait_for_readiness => Err(fail(Step::AssumeRole, account)(StepError::NotReady {
+                account: account.clone(),
+                detail: format!("{role_arn} cannot be assumed yet ({})", code(&e)),
+            })),
             Err(e) if e.has_code("AccessDenied") => Err(fail(Step::AssumeRole, account)(StepError::Refused(format!(
                 "cannot assume {role_arn} (AccessDenied) in an account that joined over {} minutes ago: the role does not exist or does not trust the management account; create it or set ONBOARD_ACCESS_ROLE_NAME",
                 self.cfg.new_account_window.as_secs() / 60
@@ -392,6 +403,70 @@ impl Onboarder {
         }
     }
 
+    /// Reads what Terraform Cloud holds for this account before anything is written anywhere,
+    /// so a refusal (another account's role in the set, a global set, a workspace or project
+    /// that does not exist) leaves the account untouched.
+    async fn read_tfc(
+        &self,
+        account: &AccountId,
+        settings: &AccountSettings,
+        lookup: &Lookup,
+    ) -> Result<TfcState, Failure> {
+        let tfc = &self.clients.tfc;
+        let set = lookup
+            .find(tfc, &settings.varset_name)
+            .await
+            .map_err(|e| fail(Step::VariableSet, account)(e.into()))?;
+        let vars = match &set {
+            Some(set) => self
+                .vars_of(account, set, settings)
+                .await
+                .map_err(fail(Step::VariableSet, account))?,
+            None => Vec::new(),
+        };
+        let attach = |e: TfcError| fail(Step::Attach, account)(e.into());
+        let mut workspaces = Vec::new();
+        for name in &settings.attach_workspaces {
+            workspaces.push((
+                name.clone(),
+                varsets::workspace_id(tfc, name).await.map_err(attach)?,
+            ));
+        }
+        let mut projects = Vec::new();
+        for name in &settings.attach_projects {
+            projects.push((
+                name.clone(),
+                varsets::project_id(tfc, name).await.map_err(attach)?,
+            ));
+        }
+        Ok(TfcState {
+            set,
+            vars,
+            workspaces,
+            projects,
+        })
+    }
+
+    /// The set's variables, after checking the set may hold this account's role at all.
+    async fn vars_of(
+        &self,
+        account: &AccountId,
+        set: &VarsetSummary,
+        settings: &AccountSettings,
+    ) -> Result<Vec<ActualVar>, StepError> {
+        if set.global {
+            return Err(StepError::Refused(format!(
+                "variable set `{}` is global (applied to every workspace); refusing to put account {account}'s role in it",
+                set.name
+            )));
+        }
+        let vars = varsets::list_vars(&self.clients.tfc, &set.id).await?;
+        policy::check_foreign_roles(account, &vars, settings.alias.as_deref())
+            .map_err(StepError::Refused)?;
+        Ok(vars)
+    }
+
+    #[allow(clippy::too_many_arguments)] // the steps' shared context, spelled out
     async fn converge_varset(
         &self,
         account: &AccountId,
@@ -399,6 +474,7 @@ impl Onboarder {
         settings: &AccountSettings,
         roles: &Roles,
         lookup: &Lookup,
+        state: &TfcState,
         report: &mut Report,
     ) -> Result<Option<VarsetSummary>, StepError> {
         let tfc = &self.clients.tfc;
@@ -409,14 +485,12 @@ impl Onboarder {
             default_audience: self.cfg.audience == DEFAULT_AUDIENCE,
             alias: settings.alias.as_deref(),
         };
-        let set_name = &settings.varset_name;
-        let existing = lookup.find(tfc, set_name).await?;
-        let set = match existing {
-            Some(set) => set,
+        let (set, actual) = match state.set.clone() {
+            Some(set) => (set, state.vars.clone()),
             None if report.dry_run => {
                 report.changes.push(Change::new(
                     "variable_set",
-                    set_name.as_str(),
+                    settings.varset_name.as_str(),
                     Action::Create,
                 ));
                 report.changes.extend(
@@ -438,7 +512,8 @@ impl Onboarder {
                     ),
                 };
                 let desired = policy::desired_vars(&spec);
-                let (set, created) = varsets::create(tfc, set_name, &description, &desired).await?;
+                let (set, created) =
+                    varsets::create(tfc, &settings.varset_name, &description, &desired).await?;
                 lookup.remember(&set);
                 if created {
                     report.changes.push(
@@ -452,22 +527,16 @@ impl Onboarder {
                     );
                     return Ok(Some(set));
                 }
-                set
+                // Someone created it meanwhile (or our create's answer was lost): adopt it, after
+                // the same checks as for a set found up front.
+                let vars = self.vars_of(account, &set, settings).await?;
+                (set, vars)
             }
         };
-        if set.global {
-            return Err(StepError::Refused(format!(
-                "variable set `{}` is global (applied to every workspace); refusing to put account {account}'s role in it",
-                set.name
-            )));
-        }
         report.changes.push(
             Change::new("variable_set", set.id.as_str(), Action::Unchanged)
                 .with_detail(set.name.clone()),
         );
-        let actual = varsets::list_vars(tfc, &set.id).await?;
-        policy::check_foreign_roles(account, &actual, settings.alias.as_deref())
-            .map_err(StepError::Refused)?;
         for change in policy::plan_vars(&spec, &actual) {
             let (key, action) = match &change {
                 VarChange::Create(v) => (v.key.clone(), Action::Create),
@@ -494,28 +563,26 @@ impl Onboarder {
     async fn attach(
         &self,
         set: Option<&VarsetSummary>,
-        settings: &AccountSettings,
+        state: &TfcState,
         report: &mut Report,
     ) -> Result<(), StepError> {
-        if settings.attach_workspaces.is_empty() && settings.attach_projects.is_empty() {
+        if state.workspaces.is_empty() && state.projects.is_empty() {
             return Ok(());
         }
         let tfc = &self.clients.tfc;
-        let mut wanted_ws = Vec::new();
-        for name in &settings.attach_workspaces {
-            wanted_ws.push((name, varsets::workspace_id(tfc, name).await?));
-        }
-        let mut wanted_prj = Vec::new();
-        for name in &settings.attach_projects {
-            wanted_prj.push((name, varsets::project_id(tfc, name).await?));
-        }
-        let (have_ws, have_prj) = match set {
-            Some(s) => varsets::attachments(tfc, &s.id).await?,
-            None => Default::default(),
+        // A set created by this run has no attachments yet: no need to read them.
+        let (have_ws, have_prj) = match (set, &state.set) {
+            (Some(s), Some(_)) => varsets::attachments(tfc, &s.id).await?,
+            _ => Default::default(),
         };
         for (kind, resource, wanted, have) in [
-            ("workspaces", "workspace_attachment", wanted_ws, have_ws),
-            ("projects", "project_attachment", wanted_prj, have_prj),
+            (
+                "workspaces",
+                "workspace_attachment",
+                &state.workspaces,
+                have_ws,
+            ),
+            ("projects", "project_attachment", &state.projects, have_prj),
         ] {
             let missing: Vec<String> = wanted
                 .iter()
@@ -526,16 +593,24 @@ impl Onboarder {
                 varsets::apply_to(tfc, &s.id, kind, &missing).await?;
             }
             for (name, id) in wanted {
-                let action = if missing.contains(&id) {
+                let action = if missing.contains(id) {
                     Action::Create
                 } else {
                     Action::Unchanged
                 };
                 report
                     .changes
-                    .push(Change::new(resource, name.as_str(), action).with_detail(id));
+                    .push(Change::new(resource, name.as_str(), action).with_detail(id.clone()));
             }
         }
         Ok(())
     }
+}
+
+/// Terraform Cloud's side of one account, read before any write.
+struct TfcState {
+    set: Option<VarsetSummary>,
+    vars: Vec<ActualVar>,
+    workspaces: Vec<(String, String)>,
+    projects: Vec<(String, String)>,
 }

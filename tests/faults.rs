@@ -119,7 +119,10 @@ fn actions(report: &Report, resource: &str) -> Vec<Action> {
 
 async fn role_names(iam: &aws_sdk_iam::Client) -> Vec<String> {
     let out = iam.list_roles().send().await.expect("ListRoles");
-    out.roles().iter().map(|r| r.role_name().to_owned()).collect()
+    out.roles()
+        .iter()
+        .map(|r| r.role_name().to_owned())
+        .collect()
 }
 
 /// The complete, documented end state for `account`, with nothing duplicated.
@@ -148,7 +151,10 @@ async fn assert_complete(env: &TestEnv, account: &str) {
     assert_eq!(sets.len(), 1, "exactly one variable set");
     assert!(!sets[0].global);
     // Sorted (key, value) pairs equal to the three wanted ones: each key exactly once.
-    assert_eq!(set_vars(&env.tfc, &set_name(account)), expected_vars(account));
+    assert_eq!(
+        set_vars(&env.tfc, &set_name(account)),
+        expected_vars(account)
+    );
 }
 
 /// Uses up injected faults with harmless reads, as if the outage had ended.
@@ -189,39 +195,81 @@ fn closed_port_url() -> String {
 async fn rate_limits_are_waited_out_as_each_header_form_says() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("tfc-429", &[]).await;
-    env.tfc.inject(tfc_fault(Some("GET"), VARSETS, 1, FaultKind::RateLimitedReset(0.3)));
-    env.tfc.inject(tfc_fault(Some("POST"), VARSETS, 1, FaultKind::RetryAfterSeconds(2)));
+    env.tfc.inject(tfc_fault(
+        Some("GET"),
+        VARSETS,
+        1,
+        FaultKind::RateLimitedReset(0.3),
+    ));
+    env.tfc.inject(tfc_fault(
+        Some("POST"),
+        VARSETS,
+        1,
+        FaultKind::RetryAfterSeconds(2),
+    ));
 
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_eq!(statuses(&env.tfc, "GET", VARSETS), [429, 200]);
-    assert_eq!(statuses(&env.tfc, "POST", VARSETS), [429, 201], "a 429 was not applied, so the create is repeated");
+    assert_eq!(
+        statuses(&env.tfc, "POST", VARSETS),
+        [429, 201],
+        "a 429 was not applied, so the create is repeated"
+    );
     let get = arrivals(&env.tfc, "GET", VARSETS);
     let waited = get[1] - get[0];
     // Fractional seconds honoured: not the 1 s fallback for a header that was not understood.
-    assert!(waited >= Duration::from_millis(280) && waited < Duration::from_millis(900), "X-RateLimit-Reset 0.3: waited {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(280) && waited < Duration::from_millis(900),
+        "X-RateLimit-Reset 0.3: waited {waited:?}"
+    );
     let post = arrivals(&env.tfc, "POST", VARSETS);
-    assert!(post[1] - post[0] >= Duration::from_millis(1900), "Retry-After 2: waited {:?}", post[1] - post[0]);
+    assert!(
+        post[1] - post[0] >= Duration::from_millis(1900),
+        "Retry-After 2: waited {:?}",
+        post[1] - post[0]
+    );
     assert_complete(&env, &account).await;
 
     // Retry-After as an HTTP date (whole seconds): 3 s ahead means at least 2 s of waiting.
     env.clear_counts();
-    env.tfc.inject(tfc_fault(Some("GET"), VARS, 1, FaultKind::RetryAfterDate(3)));
+    env.tfc.inject(tfc_fault(
+        Some("GET"),
+        VARS,
+        1,
+        FaultKind::RetryAfterDate(3),
+    ));
     let again = report(env.handle(&manual(&account)).await);
     assert_eq!(again.outcome, Outcome::Unchanged, "{again:?}");
     assert_eq!(statuses(&env.tfc, "GET", VARS), [429, 200]);
     let vars = arrivals(&env.tfc, "GET", VARS);
-    assert!(vars[1] - vars[0] >= Duration::from_millis(1900), "Retry-After date: waited {:?}", vars[1] - vars[0]);
+    assert!(
+        vars[1] - vars[0] >= Duration::from_millis(1900),
+        "Retry-After date: waited {:?}",
+        vars[1] - vars[0]
+    );
     assert_eq!(env.writes(), (0, 0));
 
     // A server asking for an hour is not waited for inside a Lambda: retryable, at once.
     env.clear_counts();
-    env.tfc.inject(tfc_fault(Some("GET"), VARSETS, 1, FaultKind::RetryAfterSeconds(3600)));
+    env.tfc.inject(tfc_fault(
+        Some("GET"),
+        VARSETS,
+        1,
+        FaultKind::RetryAfterSeconds(3600),
+    ));
     let started = Instant::now();
     let err = error(env.handle(&manual(&account)).await);
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(err.error_type(), "Retryable.VariableSet", "{err}");
-    assert!(err.message.contains("3600") && err.message.contains(&account), "{err}");
+    assert!(
+        err.message.contains("3600") && err.message.contains(&account),
+        "{err}"
+    );
     assert_eq!(env.writes(), (0, 0));
     assert_complete(&env, &account).await;
 }
@@ -231,22 +279,31 @@ async fn server_errors_on_reads_are_retried_and_a_failed_create_is_checked_befor
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("tfc-5xx", &[]).await;
     for code in [500, 502, 503] {
-        env.tfc.inject(tfc_fault(Some("GET"), VARSETS, 1, FaultKind::Status(code)));
+        env.tfc
+            .inject(tfc_fault(Some("GET"), VARSETS, 1, FaultKind::Status(code)));
     }
-    env.tfc.inject(tfc_fault(Some("POST"), VARSETS, 1, FaultKind::Status(502)));
+    env.tfc
+        .inject(tfc_fault(Some("POST"), VARSETS, 1, FaultKind::Status(502)));
 
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     // Three failed reads and the good one, then (after the 502 on the create) one more read to
     // see whether the create happened anyway, then the repeated create.
-    assert_eq!(statuses(&env.tfc, "GET", VARSETS), [500, 502, 503, 200, 200]);
+    assert_eq!(
+        statuses(&env.tfc, "GET", VARSETS),
+        [500, 502, 503, 200, 200]
+    );
     assert_eq!(statuses(&env.tfc, "POST", VARSETS), [502, 201]);
     assert_eq!(env.tfc.pending_faults(), 0);
     assert_complete(&env, &account).await;
 
     env.clear_counts();
-    env.tfc.inject(tfc_fault(Some("GET"), VARS, 2, FaultKind::Status(503)));
-    assert_eq!(report(env.handle(&manual(&account)).await).outcome, Outcome::Unchanged);
+    env.tfc
+        .inject(tfc_fault(Some("GET"), VARS, 2, FaultKind::Status(503)));
+    assert_eq!(
+        report(env.handle(&manual(&account)).await).outcome,
+        Outcome::Unchanged
+    );
     assert_eq!(statuses(&env.tfc, "GET", VARS), [503, 503, 200]);
     assert_eq!(env.writes(), (0, 0));
 }
@@ -255,19 +312,39 @@ async fn server_errors_on_reads_are_retried_and_a_failed_create_is_checked_befor
 async fn slow_answers_past_the_client_timeout_are_retried_and_never_duplicate_the_set() {
     let env = TestEnv::new(&[("TFE_TIMEOUT_MS", "300")]).await;
     let account = env.new_account("tfc-slow", &[]).await;
-    env.tfc.inject(tfc_fault(Some("GET"), VARSETS, 1, FaultKind::Delay(Duration::from_millis(600))));
-    env.tfc.inject(tfc_fault(Some("POST"), VARSETS, 1, FaultKind::Delay(Duration::from_millis(600))));
+    env.tfc.inject(tfc_fault(
+        Some("GET"),
+        VARSETS,
+        1,
+        FaultKind::Delay(Duration::from_millis(600)),
+    ));
+    env.tfc.inject(tfc_fault(
+        Some("POST"),
+        VARSETS,
+        1,
+        FaultKind::Delay(Duration::from_millis(600)),
+    ));
 
     let started = Instant::now();
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     // The abandoned create still lands on the server after the client gave up; wait for it.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let posts = statuses(&env.tfc, "POST", VARSETS);
     assert_eq!(posts.len(), 2, "{posts:?}");
-    assert!(posts.contains(&201) && posts.contains(&422), "one create won, the late one was refused: {posts:?}");
-    assert!(statuses(&env.tfc, "GET", VARSETS).len() >= 3, "timed-out read retried, then a check after the timed-out create");
+    assert!(
+        posts.contains(&201) && posts.contains(&422),
+        "one create won, the late one was refused: {posts:?}"
+    );
+    assert!(
+        statuses(&env.tfc, "GET", VARSETS).len() >= 3,
+        "timed-out read retried, then a check after the timed-out create"
+    );
     assert_complete(&env, &account).await;
 }
 
@@ -275,23 +352,46 @@ async fn slow_answers_past_the_client_timeout_are_retried_and_never_duplicate_th
 async fn a_create_that_succeeded_behind_a_504_is_adopted_not_repeated() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("tfc-504", &[]).await;
-    env.tfc.inject(tfc_fault(Some("POST"), VARSETS, 1, FaultKind::SucceedThen(504)));
+    env.tfc.inject(tfc_fault(
+        Some("POST"),
+        VARSETS,
+        1,
+        FaultKind::SucceedThen(504),
+    ));
 
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
-    assert_eq!(statuses(&env.tfc, "POST", VARSETS), [504], "listed again and adopted instead of posting twice");
+    assert_eq!(
+        statuses(&env.tfc, "POST", VARSETS),
+        [504],
+        "listed again and adopted instead of posting twice"
+    );
     assert_eq!(env.tfc.write_count(), 1);
-    assert_eq!(r.variable_set.as_ref().and_then(|v| v.id.clone()), env.tfc.varset_by_name(ORG, &set_name(&account)).map(|s| s.id));
+    assert_eq!(
+        r.variable_set.as_ref().and_then(|v| v.id.clone()),
+        env.tfc
+            .varset_by_name(ORG, &set_name(&account))
+            .map(|s| s.id)
+    );
     assert_complete(&env, &account).await;
 
     // The same for a variable whose create answered 502 after it was stored.
     let other = env.new_account("tfc-502-var", &[]).await;
     env.tfc.seed_varset(ORG, &set_name(&other), &[]);
     env.clear_counts();
-    env.tfc.inject(tfc_fault(Some("POST"), VARS, 1, FaultKind::SucceedThen(502)));
+    env.tfc.inject(tfc_fault(
+        Some("POST"),
+        VARS,
+        1,
+        FaultKind::SucceedThen(502),
+    ));
     let r = report(env.handle(&manual(&other)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
-    assert_eq!(statuses(&env.tfc, "POST", VARS), [502, 201, 201], "three variables, none posted twice");
+    assert_eq!(
+        statuses(&env.tfc, "POST", VARS),
+        [502, 201, 201],
+        "three variables, none posted twice"
+    );
     assert_eq!(set_vars(&env.tfc, &set_name(&other)), expected_vars(&other));
 }
 
@@ -300,22 +400,44 @@ async fn a_set_created_concurrently_is_adopted_after_the_duplicate_name_422() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("tfc-422", &[]).await;
     // The create is held in flight; meanwhile someone else creates the set with a stale region.
-    env.tfc.inject(tfc_fault(Some("POST"), VARSETS, 1, FaultKind::Delay(Duration::from_millis(300))));
+    env.tfc.inject(tfc_fault(
+        Some("POST"),
+        VARSETS,
+        1,
+        FaultKind::Delay(Duration::from_millis(300)),
+    ));
     let racer = async {
         fault_taken(&env.tfc).await;
-        env.tfc.seed_varset(ORG, &set_name(&account), &[("AWS_DEFAULT_REGION", "us-west-2", "env")]);
+        env.tfc.seed_varset(
+            ORG,
+            &set_name(&account),
+            &[("AWS_DEFAULT_REGION", "us-west-2", "env")],
+        );
     };
     let event = manual(&account);
     let (response, ()) = tokio::join!(env.handle(&event), racer);
     let r = report(response);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_eq!(statuses(&env.tfc, "POST", VARSETS), [422]);
-    assert_eq!(actions(&r, "variable_set"), [Action::Unchanged], "adopted, not created");
-    let mut vars: Vec<_> = r.changes.iter().filter(|c| c.resource == "variable").map(|c| (c.id.as_str(), c.action)).collect();
+    assert_eq!(
+        actions(&r, "variable_set"),
+        [Action::Unchanged],
+        "adopted, not created"
+    );
+    let mut vars: Vec<_> = r
+        .changes
+        .iter()
+        .filter(|c| c.resource == "variable")
+        .map(|c| (c.id.as_str(), c.action))
+        .collect();
     vars.sort_by_key(|(key, _)| *key);
     assert_eq!(
         vars,
-        [("AWS_DEFAULT_REGION", Action::Update), ("TFC_AWS_PROVIDER_AUTH", Action::Create), ("TFC_AWS_RUN_ROLE_ARN", Action::Create)]
+        [
+            ("AWS_DEFAULT_REGION", Action::Update),
+            ("TFC_AWS_PROVIDER_AUTH", Action::Create),
+            ("TFC_AWS_RUN_ROLE_ARN", Action::Create)
+        ]
     );
     assert_complete(&env, &account).await;
 }
@@ -327,9 +449,17 @@ async fn a_variable_added_concurrently_is_adopted_after_the_duplicate_key_422() 
     let set_id = env.tfc.seed_varset(
         ORG,
         &set_name(&account),
-        &[("AWS_DEFAULT_REGION", "eu-west-1", "env"), ("TFC_AWS_PROVIDER_AUTH", "true", "env")],
+        &[
+            ("AWS_DEFAULT_REGION", "eu-west-1", "env"),
+            ("TFC_AWS_PROVIDER_AUTH", "true", "env"),
+        ],
     );
-    env.tfc.inject(tfc_fault(Some("POST"), VARS, 1, FaultKind::Delay(Duration::from_millis(300))));
+    env.tfc.inject(tfc_fault(
+        Some("POST"),
+        VARS,
+        1,
+        FaultKind::Delay(Duration::from_millis(300)),
+    ));
     // Another writer adds the same key (with a stale value) while our add is in flight.
     let racer = async {
         fault_taken(&env.tfc).await;
@@ -353,7 +483,11 @@ async fn a_variable_added_concurrently_is_adopted_after_the_duplicate_key_422() 
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     // Ours arrived first but was held; the racer's landed meanwhile, so ours was refused.
     assert_eq!(statuses(&env.tfc, "POST", VARS), [422, 201]);
-    assert_eq!(statuses(&env.tfc, "PATCH", ""), [200], "the stale value is corrected in place");
+    assert_eq!(
+        statuses(&env.tfc, "PATCH", ""),
+        [200],
+        "the stale value is corrected in place"
+    );
     assert_complete(&env, &account).await;
 }
 
@@ -365,15 +499,25 @@ async fn token_organization_and_reachability_refusals_are_classified_and_write_n
     let revoked = TestEnv::new(&[("TFE_TOKEN", "revoked-token-0000000000")]).await;
     let err = error(revoked.handle(&manual(&account)).await);
     assert_eq!(err.error_type(), "NonRetryable.VariableSet", "{err}");
-    assert!(err.message.contains("token invalid or expired") && err.message.contains(&account), "{err}");
-    assert_eq!(revoked.tfc.request_count(), 1, "a 401 is not retried with the same token");
+    assert!(
+        err.message.contains("token invalid or expired") && err.message.contains(&account),
+        "{err}"
+    );
+    assert_eq!(
+        revoked.tfc.request_count(),
+        1,
+        "a 401 is not retried with the same token"
+    );
     assert_eq!(revoked.tfc.write_count(), 0);
 
     let unknown = TestEnv::new(&[("TFE_ORGANIZATION", "ghost-org")]).await;
     let err = error(unknown.handle(&manual(&account)).await);
     assert_eq!(err.error_type(), "NonRetryable.VariableSet", "{err}");
     assert!(
-        err.message.contains("organization `ghost-org` not found") && err.message.contains("lacks permission to manage variable sets"),
+        err.message.contains("organization `ghost-org` not found")
+            && err
+                .message
+                .contains("lacks permission to manage variable sets"),
         "{err}"
     );
     assert_eq!(unknown.tfc.request_count(), 1, "a 404 is not retried");
@@ -383,7 +527,10 @@ async fn token_organization_and_reachability_refusals_are_classified_and_write_n
     let unreachable = TestEnv::new(&[("TFE_ADDRESS", &nowhere)]).await;
     let err = error(unreachable.handle(&manual(&account)).await);
     assert_eq!(err.error_type(), "Retryable.VariableSet", "{err}");
-    assert!(err.message.contains("could not be reached") && err.message.contains(&account), "{err}");
+    assert!(
+        err.message.contains("could not be reached") && err.message.contains(&account),
+        "{err}"
+    );
 
     // Once the token, organization or network is fixed, a re-run completes.
     let r = report(good.handle(&manual(&account)).await);
@@ -395,17 +542,35 @@ async fn token_organization_and_reachability_refusals_are_classified_and_write_n
 async fn plain_string_error_bodies_are_understood() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("tfc-plain", &[]).await;
-    env.tfc.inject(tfc_fault(Some("GET"), VARSETS, 2, FaultKind::PlainErrors(503)));
-    env.tfc.inject(tfc_fault(Some("POST"), VARSETS, 1, FaultKind::PlainErrors(422)));
+    env.tfc.inject(tfc_fault(
+        Some("GET"),
+        VARSETS,
+        2,
+        FaultKind::PlainErrors(503),
+    ));
+    env.tfc.inject(tfc_fault(
+        Some("POST"),
+        VARSETS,
+        1,
+        FaultKind::PlainErrors(422),
+    ));
 
     let err = error(env.handle(&manual(&account)).await);
     assert_eq!(err.error_type(), "NonRetryable.VariableSet", "{err}");
-    assert!(err.message.contains("(422): something went wrong"), "the detail of `{{\"errors\":[\"...\"]}}`: {err}");
+    assert!(
+        err.message.contains("(422): something went wrong"),
+        "the detail of `{{\"errors\":[\"...\"]}}`: {err}"
+    );
     assert_eq!(statuses(&env.tfc, "GET", VARSETS), [503, 503, 200]);
     assert!(env.tfc.varsets(ORG).is_empty());
 
     // The JSON:API object shape, exhausted: retryable, and the title reaches the message.
-    env.tfc.inject(tfc_fault(Some("GET"), VARSETS, 1000, FaultKind::Status(503)));
+    env.tfc.inject(tfc_fault(
+        Some("GET"),
+        VARSETS,
+        1000,
+        FaultKind::Status(503),
+    ));
     let err = error(env.handle(&manual(&account)).await);
     assert_eq!(err.error_type(), "Retryable.VariableSet", "{err}");
     assert!(err.message.contains("Service Unavailable"), "{err}");
@@ -428,13 +593,22 @@ async fn the_client_stays_under_the_documented_rate_limit() {
     let name = tfc_onboarder::domain::VarsetName::parse("aws-000000000000").unwrap();
     let tfc = &env.ob.clients.tfc;
     let started = Instant::now();
-    let results = futures::future::join_all((0..60).map(|_| tfc_onboarder::tfc::varsets::find(tfc, &name))).await;
+    let results =
+        futures::future::join_all((0..60).map(|_| tfc_onboarder::tfc::varsets::find(tfc, &name)))
+            .await;
     assert!(results.iter().all(|r| matches!(r, Ok(None))), "{results:?}");
     let requests = env.tfc.requests();
     assert_eq!(requests.len(), 60, "no request needed a retry");
-    assert!(requests.iter().all(|r| r.status == 200), "the server never had to throttle");
+    assert!(
+        requests.iter().all(|r| r.status == 200),
+        "the server never had to throttle"
+    );
     assert!(env.tfc.max_requests_in_any_window(Duration::from_secs(1)) <= 30);
-    assert!(started.elapsed() >= Duration::from_millis(1900), "60 requests under 30/s take 2 s: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "60 requests under 30/s take 2 s: {:?}",
+        started.elapsed()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,7 +619,8 @@ async fn the_client_stays_under_the_documented_rate_limit() {
 async fn a_new_account_that_denies_assume_role_a_few_times_is_waited_for() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("aws-not-ready", &[]).await;
-    env.proxy.inject(aws_error("AssumeRole", 3, 403, "AccessDenied"));
+    env.proxy
+        .inject(aws_error("AssumeRole", 3, 403, "AccessDenied"));
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_eq!(env.proxy.count("AssumeRole"), 4);
@@ -453,18 +628,38 @@ async fn a_new_account_that_denies_assume_role_a_few_times_is_waited_for() {
 }
 
 #[tokio::test]
-async fn access_denied_forever_fails_retryable_within_the_budget_for_new_and_at_once_for_old_accounts() {
+async fn access_denied_forever_fails_retryable_within_the_budget_for_new_and_at_once_for_old_accounts(
+) {
     let old = TestEnv::new(&[("ONBOARD_NEW_ACCOUNT_WINDOW_SECS", "0")]).await;
     let account = old.new_account("aws-denied", &[]).await;
-    old.proxy.inject(aws_error("AssumeRole", 1000, 403, "AccessDenied"));
+    old.proxy
+        .inject(aws_error("AssumeRole", 1000, 403, "AccessDenied"));
     let started = Instant::now();
-    let err = error(tfc_onboarder::handler::handle(&old.ob, &manual(&account), Instant::now() + Duration::from_secs(25)).await);
+    let err = error(
+        tfc_onboarder::handler::handle(
+            &old.ob,
+            &manual(&account),
+            Instant::now() + Duration::from_secs(25),
+        )
+        .await,
+    );
     assert_eq!(err.error_type(), "NonRetryable.AssumeRole", "{err}");
-    assert!(err.message.contains(&account) && err.message.contains("AccessDenied"), "{err}");
-    assert_eq!(old.proxy.count("AssumeRole"), 1, "an old account's AccessDenied is not waited on");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        err.message.contains(&account) && err.message.contains("AccessDenied"),
+        "{err}"
+    );
+    assert_eq!(
+        old.proxy.count("AssumeRole"),
+        1,
+        "an old account's AccessDenied is not waited on"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Terraform Cloud was read (the preflight that runs before any write), never written.
     assert_eq!(old.writes(), (0, 0));
-    assert_eq!(old.tfc.request_count(), 0);
 
     // A window of 0 s means no account counts as new, even one that joined this very second.
     let request = match tfc_onboarder::event::parse(&manual(&account)).unwrap() {
@@ -480,35 +675,78 @@ async fn access_denied_forever_fails_retryable_within_the_budget_for_new_and_at_
     };
     old.clear_counts();
     let started = Instant::now();
-    let r = old.ob.onboard(&request, Some(just_joined), &tfc_onboarder::onboard::Lookup::Query, Instant::now() + Duration::from_secs(25)).await;
+    let r = old
+        .ob
+        .onboard(
+            &request,
+            Some(just_joined),
+            &tfc_onboarder::onboard::Lookup::Query,
+            Instant::now() + Duration::from_secs(25),
+        )
+        .await;
     let e = r.error.as_ref().expect("failed");
     assert!(!e.retryable && e.message.contains("AccessDenied"), "{e:?}");
     assert_eq!(old.proxy.count("AssumeRole"), 1);
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 
     let new = TestEnv::new(&[]).await;
-    new.proxy.inject(aws_error("AssumeRole", 1000, 403, "AccessDenied"));
+    new.proxy
+        .inject(aws_error("AssumeRole", 1000, 403, "AccessDenied"));
     let started = Instant::now();
     // 25 s left, 20 s kept in reserve: about 5 s of waiting for the account.
-    let err = error(tfc_onboarder::handler::handle(&new.ob, &manual(&account), Instant::now() + Duration::from_secs(25)).await);
+    let err = error(
+        tfc_onboarder::handler::handle(
+            &new.ob,
+            &manual(&account),
+            Instant::now() + Duration::from_secs(25),
+        )
+        .await,
+    );
     let waited = started.elapsed();
     assert_eq!(err.error_type(), "Retryable.AssumeRole", "{err}");
-    assert!(err.message.contains(&account) && err.message.contains("not ready"), "{err}");
-    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_millis(5500), "waited {waited:?}");
+    assert!(
+        err.message.contains(&account) && err.message.contains("not ready"),
+        "{err}"
+    );
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_millis(5500),
+        "waited {waited:?}"
+    );
     let attempts = new.proxy.count("AssumeRole");
-    assert!((5..=30).contains(&attempts), "bounded exponential backoff: {attempts} attempts");
-    assert_eq!(new.writes(), (0, 0));
-    assert_eq!(new.tfc.request_count(), 0);
-    assert_eq!(provider_count(&new.member_iam(&account).await).await, 0, "nothing written");
+    assert!(
+        (5..=30).contains(&attempts),
+        "bounded exponential backoff: {attempts} attempts"
+    );
+    assert_eq!(
+        new.writes(),
+        (0, 0),
+        "Terraform Cloud was only read, before any write"
+    );
+    assert_eq!(
+        provider_count(&new.member_iam(&account).await).await,
+        0,
+        "nothing written"
+    );
 }
 
 #[tokio::test]
 async fn region_and_subscription_not_ready_codes_are_retried() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("aws-optin", &[]).await;
-    env.proxy.inject(aws_error("AssumeRole", 1, 403, "RegionDisabledException"));
-    env.proxy.inject(aws_error("AssumeRole", 1, 403, "OptInRequired"));
-    env.proxy.inject(aws_error("AssumeRole", 1, 400, "SubscriptionRequiredException"));
+    env.proxy
+        .inject(aws_error("AssumeRole", 1, 403, "RegionDisabledException"));
+    env.proxy
+        .inject(aws_error("AssumeRole", 1, 403, "OptInRequired"));
+    env.proxy.inject(aws_error(
+        "AssumeRole",
+        1,
+        400,
+        "SubscriptionRequiredException",
+    ));
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_eq!(env.proxy.count("AssumeRole"), 4);
@@ -520,8 +758,14 @@ async fn iam_throttling_is_retried() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("aws-throttle", &[]).await;
     env.proxy.inject(aws_error("GetRole", 2, 400, "Throttling"));
-    env.proxy.inject(aws_error("CreateRole", 2, 400, "Throttling"));
-    env.proxy.inject(aws_error("CreateOpenIDConnectProvider", 1, 400, "Throttling"));
+    env.proxy
+        .inject(aws_error("CreateRole", 2, 400, "Throttling"));
+    env.proxy.inject(aws_error(
+        "CreateOpenIDConnectProvider",
+        1,
+        400,
+        "Throttling",
+    ));
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_eq!(env.proxy.count("GetRole"), 3);
@@ -535,27 +779,44 @@ async fn creates_whose_answer_was_lost_are_adopted() {
     let env = TestEnv::new(&[]).await;
     // The create happened but the caller was told it already exists (a racing twin's view).
     let account = env.new_account("aws-lost-409", &[]).await;
-    env.proxy.inject(aws_lost("CreateOpenIDConnectProvider", 409, "EntityAlreadyExists"));
-    env.proxy.inject(aws_lost("CreateRole", 409, "EntityAlreadyExists"));
+    env.proxy.inject(aws_lost(
+        "CreateOpenIDConnectProvider",
+        409,
+        "EntityAlreadyExists",
+    ));
+    env.proxy
+        .inject(aws_lost("CreateRole", 409, "EntityAlreadyExists"));
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_eq!(env.proxy.count("CreateOpenIDConnectProvider"), 1);
     assert_eq!(env.proxy.count("CreateRole"), 1);
-    assert_eq!(actions(&r, "role_policy_attachment"), [Action::Create], "the adopted role still gets its policy");
+    assert_eq!(
+        actions(&r, "role_policy_attachment"),
+        [Action::Create],
+        "the adopted role still gets its policy"
+    );
     assert_complete(&env, &account).await;
 
     // The create happened but its answer was a 500: the retry meets the real EntityAlreadyExists.
     let other = env.new_account("aws-lost-500", &[]).await;
     env.clear_counts();
-    env.proxy.inject(aws_lost("CreateOpenIDConnectProvider", 500, "ServiceFailure"));
-    env.proxy.inject(aws_lost("CreateRole", 500, "ServiceFailure"));
+    env.proxy.inject(aws_lost(
+        "CreateOpenIDConnectProvider",
+        500,
+        "ServiceFailure",
+    ));
+    env.proxy
+        .inject(aws_lost("CreateRole", 500, "ServiceFailure"));
     let r = report(env.handle(&manual(&other)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_eq!(env.proxy.count("CreateOpenIDConnectProvider"), 2);
     assert_eq!(env.proxy.count("CreateRole"), 2);
     let iam = env.member_iam(&other).await;
     assert_eq!(provider_count(&iam).await, 1);
-    assert_eq!(trust_policy_of(&iam, ROLE).await, expected_trust_policy(&other, SUB));
+    assert_eq!(
+        trust_policy_of(&iam, ROLE).await,
+        expected_trust_policy(&other, SUB)
+    );
     assert_eq!(attached_policies(&iam, ROLE).await, [ADMIN]);
     assert_eq!(set_vars(&env.tfc, &set_name(&other)), expected_vars(&other));
 }
@@ -564,7 +825,8 @@ async fn creates_whose_answer_was_lost_are_adopted() {
 async fn a_policy_attach_that_cannot_see_the_new_role_yet_is_retried() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("aws-propagation", &[]).await;
-    env.proxy.inject(aws_error("AttachRolePolicy", 1, 404, "NoSuchEntity"));
+    env.proxy
+        .inject(aws_error("AttachRolePolicy", 1, 404, "NoSuchEntity"));
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_eq!(env.proxy.count("AttachRolePolicy"), 2);
@@ -577,14 +839,33 @@ async fn concurrent_modification_while_converging_an_existing_role_is_retried() 
     let account = env.new_account("aws-concurrent-mod", &[]).await;
     let iam = env.member_iam(&account).await;
     let wrong = expected_trust_policy(&account, "organization:*:project:*:workspace:*:run_phase:*");
-    iam.create_role().role_name(ROLE).assume_role_policy_document(wrong.to_string()).send().await.unwrap();
-    env.proxy.inject(aws_error("UpdateAssumeRolePolicy", 2, 409, "ConcurrentModification"));
-    env.proxy.inject(aws_error("AttachRolePolicy", 1, 409, "ConcurrentModification"));
+    iam.create_role()
+        .role_name(ROLE)
+        .assume_role_policy_document(wrong.to_string())
+        .send()
+        .await
+        .unwrap();
+    env.proxy.inject(aws_error(
+        "UpdateAssumeRolePolicy",
+        2,
+        409,
+        "ConcurrentModification",
+    ));
+    env.proxy.inject(aws_error(
+        "AttachRolePolicy",
+        1,
+        409,
+        "ConcurrentModification",
+    ));
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_eq!(env.proxy.count("UpdateAssumeRolePolicy"), 3);
     assert_eq!(env.proxy.count("AttachRolePolicy"), 2);
-    assert_eq!(env.proxy.count("CreateRole"), 0, "the existing role is converged, not replaced");
+    assert_eq!(
+        env.proxy.count("CreateRole"),
+        0,
+        "the existing role is converged, not replaced"
+    );
     assert_complete(&env, &account).await;
 }
 
@@ -598,20 +879,53 @@ async fn terraform_cloud_down_after_iam_then_a_rerun_completes_without_duplicate
     let account = env.new_account("partial", &[]).await;
     // Someone else's things, in the same account and organization, must come through untouched.
     let iam = env.member_iam(&account).await;
-    let theirs = expected_trust_policy(&account, "organization:other:project:*:workspace:*:run_phase:*");
-    iam.create_role().role_name("someone-else").assume_role_policy_document(theirs.to_string()).send().await.unwrap();
-    env.tfc.seed_varset(ORG, "someone-elses-set", &[("TFC_AWS_RUN_ROLE_ARN", "arn:aws:iam::999988887777:role/x", "env")]);
+    let theirs = expected_trust_policy(
+        &account,
+        "organization:other:project:*:workspace:*:run_phase:*",
+    );
+    iam.create_role()
+        .role_name("someone-else")
+        .assume_role_policy_document(theirs.to_string())
+        .send()
+        .await
+        .unwrap();
+    env.tfc.seed_varset(
+        ORG,
+        "someone-elses-set",
+        &[(
+            "TFC_AWS_RUN_ROLE_ARN",
+            "arn:aws:iam::999988887777:role/x",
+            "env",
+        )],
+    );
 
-    env.tfc.inject(tfc_fault(None, "/api/v2/", 1000, FaultKind::Status(503)));
+    // Terraform Cloud is read before anything is written; it goes away after that read,
+    // while IAM is being converged, so every write to it fails.
+    env.tfc.inject(tfc_fault(
+        Some("POST"),
+        "/api/v2/",
+        1000,
+        FaultKind::Status(503),
+    ));
     let err = error(env.handle(&manual(&account)).await);
     assert_eq!(err.error_type(), "Retryable.VariableSet", "{err}");
-    assert!(err.message.contains(&account) && err.message.contains("VariableSet"), "{err}");
-    assert_eq!(provider_count(&iam).await, 1, "IAM was done before Terraform Cloud went away");
-    assert_eq!(trust_policy_of(&iam, ROLE).await, expected_trust_policy(&account, SUB));
+    assert!(
+        err.message.contains(&account) && err.message.contains("VariableSet"),
+        "{err}"
+    );
+    assert_eq!(
+        provider_count(&iam).await,
+        1,
+        "IAM was done before Terraform Cloud went away"
+    );
+    assert_eq!(
+        trust_policy_of(&iam, ROLE).await,
+        expected_trust_policy(&account, SUB)
+    );
     assert_eq!(env.tfc.write_count(), 0);
 
     // The outage ends; the re-run only does what is missing.
-    drain(&env.tfc, reqwest::Method::GET, "/ping").await;
+    drain(&env.tfc, reqwest::Method::POST, "/ping").await;
     env.clear_counts();
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
@@ -622,11 +936,20 @@ async fn terraform_cloud_down_after_iam_then_a_rerun_completes_without_duplicate
     assert_complete(&env, &account).await;
 
     env.clear_counts();
-    assert_eq!(report(env.handle(&manual(&account)).await).outcome, Outcome::Unchanged);
+    assert_eq!(
+        report(env.handle(&manual(&account)).await).outcome,
+        Outcome::Unchanged
+    );
     assert_eq!(env.writes(), (0, 0));
 
     assert_eq!(trust_policy_of(&iam, "someone-else").await, theirs);
-    assert_eq!(set_vars(&env.tfc, "someone-elses-set"), [("TFC_AWS_RUN_ROLE_ARN".to_owned(), "arn:aws:iam::999988887777:role/x".to_owned())]);
+    assert_eq!(
+        set_vars(&env.tfc, "someone-elses-set"),
+        [(
+            "TFC_AWS_RUN_ROLE_ARN".to_owned(),
+            "arn:aws:iam::999988887777:role/x".to_owned()
+        )]
+    );
     assert_eq!(env.tfc.varsets(ORG).len(), 2);
 }
 
@@ -642,13 +965,22 @@ async fn two_concurrent_invocations_for_one_new_account_converge() {
     let (a, b) = tokio::join!(env.handle(&event), env.handle(&event));
     let (a, b) = (report(a), report(b));
     let both = [&a, &b];
-    let created = |resource: &str| both.iter().flat_map(|r| actions(r, resource)).filter(|a| *a == Action::Create).count();
+    let created = |resource: &str| {
+        both.iter()
+            .flat_map(|r| actions(r, resource))
+            .filter(|a| *a == Action::Create)
+            .count()
+    };
     assert_eq!(created("oidc_provider"), 1, "{a:?}\n{b:?}");
     assert_eq!(created("role"), 1, "{a:?}\n{b:?}");
     assert_eq!(created("variable_set"), 1, "{a:?}\n{b:?}");
-    assert!(both.iter().all(|r| r.variable_set.as_ref().and_then(|v| v.id.clone()).is_some()));
+    assert!(both
+        .iter()
+        .all(|r| r.variable_set.as_ref().and_then(|v| v.id.clone()).is_some()));
     assert_eq!(a.variable_set, b.variable_set, "both name the same set");
-    assert!(env.proxy.count("CreateOpenIDConnectProvider") <= 2 && env.proxy.count("CreateRole") <= 2);
+    assert!(
+        env.proxy.count("CreateOpenIDConnectProvider") <= 2 && env.proxy.count("CreateRole") <= 2
+    );
     assert_complete(&env, &account).await;
     assert_eq!(env.tfc.varsets(ORG).len(), 1);
 
@@ -671,13 +1003,24 @@ async fn bad_input_gets_its_documented_outcome_and_writes_nothing() {
         (b"".to_vec(), "not valid JSON"),
         (vec![0xff, 0xfe, b'{'], "not valid JSON"),
         (deep.into_bytes(), "not valid JSON"),
-        (format!("{{\"account_id\":\"{}\"}}", "1".repeat(MAX_EVENT_BYTES)).into_bytes(), "largest accepted event"),
+        (
+            format!("{{\"account_id\":\"{}\"}}", "1".repeat(MAX_EVENT_BYTES)).into_bytes(),
+            "largest accepted event",
+        ),
     ];
     for (bytes, expected) in raw {
         let err = HandlerError::from(parse_bytes(&bytes).expect_err("rejected"));
         assert_eq!(err.error_type(), "NonRetryable.InvalidEvent");
-        assert!(err.message.contains(expected), "{}: {err}", String::from_utf8_lossy(&bytes[..bytes.len().min(40)]));
-        assert!(err.message.len() < 1000, "message size {}", err.message.len());
+        assert!(
+            err.message.contains(expected),
+            "{}: {err}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(40)])
+        );
+        assert!(
+            err.message.len() < 1000,
+            "message size {}",
+            err.message.len()
+        );
     }
 
     let env = TestEnv::new(&[]).await;
@@ -686,7 +1029,11 @@ async fn bad_input_gets_its_documented_outcome_and_writes_nothing() {
     let failed_org = sample_event("create-account-result-failed.json", &account);
     let mut close_failed = sample_event("close-account-result.json", &account);
     close_failed["detail"]["serviceEventDetails"]["closeAccountStatus"]["state"] = json!("FAILED");
-    for (event, state) in [(failed_ct, "FAILED"), (failed_org, "FAILED"), (close_failed, "FAILED")] {
+    for (event, state) in [
+        (failed_ct, "FAILED"),
+        (failed_org, "FAILED"),
+        (close_failed, "FAILED"),
+    ] {
         match env.handle(&event).await {
             Ok(Response::Skipped { outcome, reason }) => {
                 assert_eq!(outcome, Outcome::Skipped);
@@ -697,41 +1044,90 @@ async fn bad_input_gets_its_documented_outcome_and_writes_nothing() {
     }
 
     let mut no_id = sample_event("create-account-result.json", &account);
-    no_id["detail"]["serviceEventDetails"]["createAccountStatus"].as_object_mut().unwrap().remove("accountId");
+    no_id["detail"]["serviceEventDetails"]["createAccountStatus"]
+        .as_object_mut()
+        .unwrap()
+        .remove("accountId");
     let mut no_state = sample_event("create-account-result.json", &account);
-    no_state["detail"]["serviceEventDetails"]["createAccountStatus"].as_object_mut().unwrap().remove("state");
+    no_state["detail"]["serviceEventDetails"]["createAccountStatus"]
+        .as_object_mut()
+        .unwrap()
+        .remove("state");
     let mut numeric_id = sample_event("create-account-result.json", &account);
-    numeric_id["detail"]["serviceEventDetails"]["createAccountStatus"]["accountId"] = json!(123456789012u64);
+    numeric_id["detail"]["serviceEventDetails"]["createAccountStatus"]["accountId"] =
+        json!(123456789012u64);
     let huge = json!({"account_id": account, "account_name": "x".repeat(300 * 1024)});
     let cases: Vec<(Value, &str)> = vec![
         (json!(null), "expected a JSON object, got null"),
         (json!([1, 2, 3]), "expected a JSON object, got an array"),
-        (json!("123456789012"), "expected a JSON object, got a string"),
-        (json!(123456789012u64), "expected a JSON object, got a number"),
+        (
+            json!("123456789012"),
+            "expected a JSON object, got a string",
+        ),
+        (
+            json!(123456789012u64),
+            "expected a JSON object, got a number",
+        ),
         (json!({}), "without `account_id`"),
         (json!({"something": "else"}), "without `account_id`"),
-        (json!({"account_id": "12345678901"}), "`12345678901` is not a 12-digit"),
-        (json!({"account_id": "1234567890123"}), "`1234567890123` is not a 12-digit"),
+        (
+            json!({"account_id": "12345678901"}),
+            "`12345678901` is not a 12-digit",
+        ),
+        (
+            json!({"account_id": "1234567890123"}),
+            "`1234567890123` is not a 12-digit",
+        ),
         (json!({"account_id": "12345678901x"}), "not a 12-digit"),
         (json!({"account_id": "abcdefghijkl"}), "not a 12-digit"),
-        (json!({"account_id": "１２３４５６７８９０１２"}), "not a 12-digit"),
+        (
+            json!({"account_id": "１２３４５６７８９０１２"}),
+            "not a 12-digit",
+        ),
         (json!({"account_id": " 123456789012"}), "not a 12-digit"),
         (json!({"account_id": 123456789012u64}), "not a 12-digit"),
         (json!({"account_id": null}), "not a 12-digit"),
         (json!({"account_id": account, "dry_run": "yes"}), "dry_run"),
-        (json!({"account_id": account, "attach_workspaces": "ws"}), "attach_workspaces"),
+        (
+            json!({"account_id": account, "attach_workspaces": "ws"}),
+            "attach_workspaces",
+        ),
         (json!({"account_id": account, "project": 7}), "project"),
-        (json!({"account_id": account, "projcet": "typo"}), "unknown field `projcet`"),
-        (json!({"account_id": account, "account_name": ""}), "account_name"),
-        (json!({"account_id": account, "account_name": "n".repeat(51)}), "account_name"),
-        (json!({"action": "destroy", "account_id": account}), "must be one of"),
+        (
+            json!({"account_id": account, "projcet": "typo"}),
+            "unknown field `projcet`",
+        ),
+        (
+            json!({"account_id": account, "account_name": ""}),
+            "account_name",
+        ),
+        (
+            json!({"account_id": account, "account_name": "n".repeat(51)}),
+            "account_name",
+        ),
+        (
+            json!({"action": "destroy", "account_id": account}),
+            "must be one of",
+        ),
         (json!({"action": 1}), "must be one of"),
         (json!({"action": "offboard"}), "offboard event"),
-        (json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}), "aws.ec2"),
-        (json!({"source": "aws.organizations", "detail-type": "x", "detail": {"eventName": "DeleteOrganization"}}), "DeleteOrganization"),
+        (
+            json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}),
+            "aws.ec2",
+        ),
+        (
+            json!({"source": "aws.organizations", "detail-type": "x", "detail": {"eventName": "DeleteOrganization"}}),
+            "DeleteOrganization",
+        ),
         (json!({"detail-type": "x"}), "EventBridge event source"),
-        (no_id, "without `detail.serviceEventDetails.createAccountStatus.accountId`"),
-        (no_state, "without serviceEventDetails.createAccountStatus.state"),
+        (
+            no_id,
+            "without `detail.serviceEventDetails.createAccountStatus.accountId`",
+        ),
+        (
+            no_state,
+            "without serviceEventDetails.createAccountStatus.state",
+        ),
         (numeric_id, "not a 12-digit"),
         (huge, "largest accepted event"),
     ];
@@ -739,18 +1135,36 @@ async fn bad_input_gets_its_documented_outcome_and_writes_nothing() {
     for (event, expected) in cases {
         let shown = event.to_string().chars().take(80).collect::<String>();
         let err = error(env.handle(&event).await);
-        assert_eq!(err.error_type(), "NonRetryable.InvalidEvent", "{shown}: {err}");
-        assert!(err.message.contains(expected), "{shown}: `{}` lacks `{expected}`", err.message);
-        assert!(err.message.len() < 1000, "{shown}: message size {}", err.message.len());
+        assert_eq!(
+            err.error_type(),
+            "NonRetryable.InvalidEvent",
+            "{shown}: {err}"
+        );
+        assert!(
+            err.message.contains(expected),
+            "{shown}: `{}` lacks `{expected}`",
+            err.message
+        );
+        assert!(
+            err.message.len() < 1000,
+            "{shown}: message size {}",
+            err.message.len()
+        );
     }
     assert!(env.proxy.calls().is_empty(), "{:?}", env.proxy.calls());
     assert_eq!(env.tfc.request_count(), 0);
 
     // Well formed, but for an account outside the organization: refused after one read.
     let stranger = "210987654321";
-    let err = error(env.handle(&sample_event("create-account-result.json", stranger)).await);
+    let err = error(
+        env.handle(&sample_event("create-account-result.json", stranger))
+            .await,
+    );
     assert_eq!(err.error_type(), "NonRetryable.DescribeAccount", "{err}");
-    assert!(err.message.contains(stranger) && err.message.contains("not a member of this organization"), "{err}");
+    assert!(
+        err.message.contains(stranger) && err.message.contains("not a member of this organization"),
+        "{err}"
+    );
     assert_eq!(env.writes(), (0, 0));
     assert_eq!(env.tfc.request_count(), 0);
 
@@ -758,13 +1172,42 @@ async fn bad_input_gets_its_documented_outcome_and_writes_nothing() {
     // also when everything else is already in place.
     report(env.handle(&manual(&account)).await);
     let foreign = "arn:aws:iam::999988887777:role/terraform-cloud";
-    env.tfc.seed_varset(ORG, "shared-aws", &[("TFC_AWS_RUN_ROLE_ARN", foreign, "env")]);
+    env.tfc.seed_varset(
+        ORG,
+        "shared-aws",
+        &[("TFC_AWS_RUN_ROLE_ARN", foreign, "env")],
+    );
     env.clear_counts();
-    let err = error(env.handle(&json!({"account_id": account, "variable_set": "shared-aws"})).await);
+    let err = error(
+        env.handle(&json!({"account_id": account, "variable_set": "shared-aws"}))
+            .await,
+    );
     assert_eq!(err.error_type(), "NonRetryable.VariableSet", "{err}");
-    assert!(err.message.contains("999988887777") && err.message.contains(&account), "{err}");
+    assert!(
+        err.message.contains("999988887777") && err.message.contains(&account),
+        "{err}"
+    );
     assert_eq!(env.writes(), (0, 0));
-    assert_eq!(set_vars(&env.tfc, "shared-aws"), [("TFC_AWS_RUN_ROLE_ARN".to_owned(), foreign.to_owned())]);
+    assert_eq!(
+        set_vars(&env.tfc, "shared-aws"),
+        [("TFC_AWS_RUN_ROLE_ARN".to_owned(), foreign.to_owned())]
+    );
+
+    // On a fresh account the set is read before IAM is touched: no provider, no role.
+    let fresh = env.new_account("fresh-foreign", &[]).await;
+    env.clear_counts();
+    let err = error(
+        env.handle(&json!({"account_id": fresh, "variable_set": "shared-aws"}))
+            .await,
+    );
+    assert_eq!(err.error_type(), "NonRetryable.VariableSet", "{err}");
+    assert_eq!(env.writes(), (0, 0));
+    assert_eq!(
+        env.proxy.count("AssumeRole"),
+        0,
+        "refused before assuming into the account"
+    );
+    assert_eq!(provider_count(&env.member_iam(&fresh).await).await, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -776,7 +1219,10 @@ struct Capture(Arc<Mutex<Vec<u8>>>);
 
 impl std::io::Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -795,7 +1241,13 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 
 impl Capture {
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned()
+        String::from_utf8_lossy(
+            &self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned()
     }
 }
 
@@ -804,7 +1256,10 @@ fn assert_no_token(what: &str, text: &str) {
     for needle in [TOKEN, &TOKEN[TOKEN.len() - 20..], &TOKEN[..16]] {
         if let Some(at) = text.find(needle) {
             let start = at.saturating_sub(200);
-            panic!("{what} contains the token: …{}…", &text[start..(at + needle.len() + 50).min(text.len())]);
+            panic!(
+                "{what} contains the token: …{}…",
+                &text[start..(at + needle.len() + 50).min(text.len())]
+            );
         }
     }
 }
@@ -819,8 +1274,19 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
     // servers run on this thread too, so nothing escapes the capture.
     let subscriber = tracing_subscriber::registry()
         .with(tracing_subscriber::filter::LevelFilter::TRACE)
-        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_span_events(FmtSpan::NEW | FmtSpan::CLOSE).with_writer(capture.clone()))
-        .with(tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(true).with_writer(capture.clone()));
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_span_events(FmtSpan::NEW | FmtSpan::CLOSE)
+                .with_writer(capture.clone()),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_span_list(true)
+                .with_writer(capture.clone()),
+        );
     // With a single registered dispatcher, tracing caches each callsite's interest from
     // whichever thread reaches it first; a test running on another thread (no subscriber)
     // would switch those callsites off for this one. A second dispatcher forces the interest
@@ -835,14 +1301,35 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
     let env = TestEnv::new(&[("TFE_TIMEOUT_MS", "300")]).await;
     keep("config Debug", format!("{:?}", env.ob.cfg));
     let account = env.new_account("secrecy", &[]).await;
-    env.tfc.inject(tfc_fault(Some("GET"), VARSETS, 1, FaultKind::RateLimitedReset(0.05)));
-    env.tfc.inject(tfc_fault(Some("GET"), VARSETS, 1, FaultKind::Status(503)));
-    env.tfc.inject(tfc_fault(Some("GET"), VARSETS, 1, FaultKind::PlainErrors(500)));
-    env.tfc.inject(tfc_fault(Some("GET"), VARSETS, 1, FaultKind::Delay(Duration::from_millis(600))));
-    env.proxy.inject(aws_error("AssumeRole", 2, 403, "AccessDenied"));
-    env.proxy.inject(aws_error("CreateRole", 1, 400, "Throttling"));
+    env.tfc.inject(tfc_fault(
+        Some("GET"),
+        VARSETS,
+        1,
+        FaultKind::RateLimitedReset(0.05),
+    ));
+    env.tfc
+        .inject(tfc_fault(Some("GET"), VARSETS, 1, FaultKind::Status(503)));
+    env.tfc.inject(tfc_fault(
+        Some("GET"),
+        VARSETS,
+        1,
+        FaultKind::PlainErrors(500),
+    ));
+    env.tfc.inject(tfc_fault(
+        Some("GET"),
+        VARSETS,
+        1,
+        FaultKind::Delay(Duration::from_millis(600)),
+    ));
+    env.proxy
+        .inject(aws_error("AssumeRole", 2, 403, "AccessDenied"));
+    env.proxy
+        .inject(aws_error("CreateRole", 1, 400, "Throttling"));
     let ok = env.handle(&manual(&account)).await;
-    keep("success response", serde_json::to_string(ok.as_ref().expect("onboarded")).unwrap());
+    keep(
+        "success response",
+        serde_json::to_string(ok.as_ref().expect("onboarded")).unwrap(),
+    );
     keep("success response Debug", format!("{ok:?}"));
     assert_complete(&env, &account).await;
 
@@ -856,19 +1343,34 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
     let deadline = || Instant::now() + Duration::from_secs(60);
 
     // Terraform Cloud down for good.
-    env.tfc.inject(tfc_fault(None, "/api/v2/", 1000, FaultKind::Status(503)));
+    env.tfc
+        .inject(tfc_fault(None, "/api/v2/", 1000, FaultKind::Status(503)));
     failures.push(error(env.handle(&manual(&account)).await));
     reports.push(env.ob.onboard(&request, None, &lookup, deadline()).await);
     drain(&env.tfc, reqwest::Method::GET, "/ping").await;
 
     // The server does not accept this token: 401.
-    let fake = FakeOptions { token: "the-token-the-server-wants".into(), organizations: vec![ORG.into()], ..FakeOptions::default() };
+    let fake = FakeOptions {
+        token: "the-token-the-server-wants".into(),
+        organizations: vec![ORG.into()],
+        ..FakeOptions::default()
+    };
     let rejected = TestEnv::with(Moto::shared(), fake, &[]).await;
     keep("401 config Debug", format!("{:?}", rejected.ob.cfg));
     failures.push(error(rejected.handle(&manual(&account)).await));
-    reports.push(rejected.ob.onboard(&request, None, &lookup, deadline()).await);
-    let direct = tfc_onboarder::tfc::varsets::list_all(&rejected.ob.clients.tfc).await.expect_err("401");
-    assert!(matches!(direct, tfc_onboarder::error::TfcError::Unauthorized), "{direct:?}");
+    reports.push(
+        rejected
+            .ob
+            .onboard(&request, None, &lookup, deadline())
+            .await,
+    );
+    let direct = tfc_onboarder::tfc::varsets::list_all(&rejected.ob.clients.tfc)
+        .await
+        .expect_err("401");
+    assert!(
+        matches!(direct, tfc_onboarder::error::TfcError::Unauthorized),
+        "{direct:?}"
+    );
     keep("TfcError", format!("{direct} {direct:?}"));
     let failure = tfc_onboarder::error::Failure {
         step: tfc_onboarder::error::Step::VariableSet,
@@ -882,25 +1384,50 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
     let unreachable = TestEnv::new(&[("TFE_ADDRESS", &nowhere)]).await;
     failures.push(error(unreachable.handle(&manual(&account)).await));
     let denied = TestEnv::new(&[("ONBOARD_NEW_ACCOUNT_WINDOW_SECS", "0")]).await;
-    denied.proxy.inject(aws_error("AssumeRole", 1000, 403, "AccessDenied"));
+    denied
+        .proxy
+        .inject(aws_error("AssumeRole", 1000, 403, "AccessDenied"));
     failures.push(error(denied.handle(&manual(&account)).await));
     reports.push(denied.ob.onboard(&request, None, &lookup, deadline()).await);
 
     let types: Vec<String> = failures.iter().map(HandlerError::error_type).collect();
-    assert_eq!(types, ["Retryable.VariableSet", "NonRetryable.VariableSet", "Retryable.VariableSet", "NonRetryable.AssumeRole"]);
+    assert_eq!(
+        types,
+        [
+            "Retryable.VariableSet",
+            "NonRetryable.VariableSet",
+            "Retryable.VariableSet",
+            "NonRetryable.AssumeRole"
+        ]
+    );
     for e in &failures {
         keep("HandlerError", format!("{e} {e:?} {}", e.error_type()));
         assert!(e.message.contains(&account), "{e}");
     }
-    assert!(reports.iter().all(|r| r.outcome == Outcome::Failed), "{reports:?}");
+    assert!(
+        reports.iter().all(|r| r.outcome == Outcome::Failed),
+        "{reports:?}"
+    );
     for r in &reports {
         keep("failure report", serde_json::to_string(r).unwrap());
         keep("failure report Debug", format!("{r:?}"));
     }
 
     let logs = capture.text();
-    assert!(logs.len() > 10_000, "the capture works: {} bytes", logs.len());
-    for sign in [account.as_str(), "onboarding report", "rate limited", "Terraform Cloud request failed", "retrying", "TRACE", "\"level\":\"ERROR\""] {
+    assert!(
+        logs.len() > 10_000,
+        "the capture works: {} bytes",
+        logs.len()
+    );
+    for sign in [
+        account.as_str(),
+        "onboarding report",
+        "rate limited",
+        "Terraform Cloud request failed",
+        "retrying",
+        "TRACE",
+        "\"level\":\"ERROR\"",
+    ] {
         assert!(logs.contains(sign), "captured logs lack `{sign}`");
     }
     assert_no_token("captured logs", &logs);

@@ -10,17 +10,22 @@ use crate::error::AwsError;
 
 /// Codes a freshly created account answers until it is ready; AWS documents no bound, so the
 /// caller's deadline is the bound.
-pub fn not_ready_yet(e: &AwsError) -> bool {
-    e.retryable
-        || matches!(
-            e.code.as_deref(),
-            Some(
-                "AccessDenied"
-                    | "RegionDisabledException"
-                    | "SubscriptionRequiredException"
-                    | "OptInRequired"
-            )
+pub fn is_readiness_code(e: &AwsError) -> bool {
+    matches!(
+        e.code.as_deref(),
+        Some(
+            "AccessDenied"
+                | "RegionDisabledException"
+                | "SubscriptionRequiredException"
+                | "OptInRequired"
         )
+    )
+}
+
+/// What is worth waiting for while a new account becomes ready: its readiness codes and the
+/// usual transient failures.
+pub fn not_ready_yet(e: &AwsError) -> bool {
+    e.retryable || is_readiness_code(e)
 }
 
 /// Assumes `role_arn` and returns a config for the member account that keeps the base
