@@ -17,7 +17,9 @@ use support::tfc_fake::{FakeOptions, TfcFake};
 /// Environment for the binary: the management account's (test) credentials and moto's
 /// endpoint from the standard AWS variables, the fake from TFE_ADDRESS.
 fn function_env(moto: &Moto, tfc: &TfcFake) -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = base_vars(&tfc.url(), &[("RUST_LOG", "info")]).into_iter().collect();
+    let mut vars: Vec<(String, String)> = base_vars(&tfc.url(), &[("RUST_LOG", "info")])
+        .into_iter()
+        .collect();
     for (k, v) in [
         ("AWS_ENDPOINT_URL", moto.url()),
         ("AWS_REGION", "us-east-1".into()),
@@ -31,7 +33,11 @@ fn function_env(moto: &Moto, tfc: &TfcFake) -> Vec<(String, String)> {
 }
 
 fn fake_options() -> FakeOptions {
-    FakeOptions { token: TOKEN.into(), organizations: vec![ORG.into()], ..FakeOptions::default() }
+    FakeOptions {
+        token: TOKEN.into(),
+        organizations: vec![ORG.into()],
+        ..FakeOptions::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,22 +59,36 @@ async fn the_binary_serves_events_through_the_runtime_api() {
         .expect("start the function");
 
     let onboard = api.push_event(sample_event("create-account-result.json", &account));
-    let Outcome::Response(report) = api.wait_outcome(&onboard, Duration::from_secs(60)).await else { panic!("no response") };
+    let Outcome::Response(report) = api.wait_outcome(&onboard, Duration::from_secs(60)).await
+    else {
+        panic!("no response")
+    };
     assert_eq!(report["outcome"], "onboarded", "{report}");
-    assert_eq!(report["role_arn"], format!("arn:aws:iam::{account}:role/terraform-cloud"));
+    assert_eq!(
+        report["role_arn"],
+        format!("arn:aws:iam::{account}:role/terraform-cloud")
+    );
     assert!(tfc.varset_by_name(ORG, &format!("aws-{account}")).is_some());
 
     let replay = api.push_event(sample_event("create-account-result.json", &account));
-    let Outcome::Response(again) = api.wait_outcome(&replay, Duration::from_secs(60)).await else { panic!("no response") };
+    let Outcome::Response(again) = api.wait_outcome(&replay, Duration::from_secs(60)).await else {
+        panic!("no response")
+    };
     assert_eq!(again["outcome"], "unchanged", "{again}");
 
     let failed = api.push_event(sample_event("create-account-result-failed.json", &account));
-    let Outcome::Response(skipped) = api.wait_outcome(&failed, Duration::from_secs(30)).await else { panic!("no response") };
+    let Outcome::Response(skipped) = api.wait_outcome(&failed, Duration::from_secs(30)).await
+    else {
+        panic!("no response")
+    };
     assert_eq!(skipped["outcome"], "skipped");
 
     let bad = api.push_event(serde_json::json!({"account_id": "12345"}));
     match api.wait_outcome(&bad, Duration::from_secs(30)).await {
-        Outcome::Error { error_type, message } => {
+        Outcome::Error {
+            error_type,
+            message,
+        } => {
             assert_eq!(error_type, "NonRetryable.InvalidEvent");
             assert!(message.contains("12345"), "{message}");
         }
@@ -79,9 +99,17 @@ async fn the_binary_serves_events_through_the_runtime_api() {
     let out = child.wait_with_output().await.expect("function output");
     let logs = String::from_utf8_lossy(&out.stderr);
     // Lambda logs are JSON, one object per line, with structured fields, and never the token.
-    let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     assert!(!lines.is_empty(), "no JSON log lines in:\n{logs}");
-    assert!(lines.iter().any(|l| l["message"] == "onboarding report" && l["account_id"] == account.as_str()), "{logs}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "onboarding report" && l["account_id"] == account.as_str()),
+        "{logs}"
+    );
     assert!(!logs.contains(TOKEN));
 }
 
@@ -99,19 +127,27 @@ async fn a_bad_configuration_fails_the_cold_start_naming_the_variable() {
         .expect("run the function");
     assert!(!out.status.success());
     let logs = String::from_utf8_lossy(&out.stderr);
-    assert!(logs.contains("TFE_ORGANIZATION") && logs.contains("wildcards are refused"), "{logs}");
+    assert!(
+        logs.contains("TFE_ORGANIZATION") && logs.contains("wildcards are refused"),
+        "{logs}"
+    );
     assert!(!logs.contains(TOKEN));
 }
 
 /// A free port on 127.0.0.1 (closed again; a race is possible but harmless in tests).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 fn scratch_file(name: &str, contents: &str) -> std::path::PathBuf {
     // Outside the crate: cargo lambda watch rebuilds on any change inside it.
     let path = std::env::temp_dir().join(format!("tfc-onboarder-{}-{name}", std::process::id()));
-    std::fs::File::create(&path).and_then(|mut f| f.write_all(contents.as_bytes())).expect("write scratch file");
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(contents.as_bytes()))
+        .expect("write scratch file");
     path
 }
 
@@ -125,13 +161,26 @@ async fn the_function_runs_under_cargo_lambda_watch_and_invoke() {
     let tfc = TfcFake::start(fake_options()).await;
     let env_file = scratch_file(
         "watch.env",
-        &function_env(moto, &tfc).iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>(),
+        &function_env(moto, &tfc)
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect::<String>(),
     );
     let port = free_port().to_string();
-    let log_path = std::env::temp_dir().join(format!("tfc-onboarder-{}-watch.log", std::process::id()));
+    let log_path =
+        std::env::temp_dir().join(format!("tfc-onboarder-{}-watch.log", std::process::id()));
     let log = std::fs::File::create(&log_path).expect("watch log");
     let mut watch = tokio::process::Command::new("cargo")
-        .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &port, "--ignore-changes", "--env-file"])
+        .args([
+            "lambda",
+            "watch",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port,
+            "--ignore-changes",
+            "--env-file",
+        ])
         .arg(&env_file)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(log.try_clone().expect("log"))
@@ -142,40 +191,79 @@ async fn the_function_runs_under_cargo_lambda_watch_and_invoke() {
 
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap_or(0))).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(120), "cargo lambda watch did not listen:\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "cargo lambda watch did not listen:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     let invoke_port = port.clone();
     let invoke = move |file: &std::path::Path| {
         Command::new("cargo")
-            .args(["lambda", "invoke", "tfc-onboarder", "--invoke-address", "127.0.0.1", "--invoke-port", &invoke_port, "--output-format", "json", "--data-file"])
+            .args([
+                "lambda",
+                "invoke",
+                "tfc-onboarder",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &invoke_port,
+                "--output-format",
+                "json",
+                "--data-file",
+            ])
             .arg(file)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .expect("cargo lambda invoke")
     };
-    let event = scratch_file("event.json", &sample_event("create-account-result.json", &account).to_string());
+    let event = scratch_file(
+        "event.json",
+        &sample_event("create-account-result.json", &account).to_string(),
+    );
     // The first invoke compiles the function, which can take minutes on a cold cache.
     let first = invoke.clone();
-    let out = tokio::task::spawn_blocking(move || first(&event)).await.expect("invoke");
+    let out = tokio::task::spawn_blocking(move || first(&event))
+        .await
+        .expect("invoke");
     let watch_log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    assert!(out.status.success(), "invoke failed: {}\n{}\nwatch log:\n{watch_log}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).expect("invoke prints the report as JSON");
+    assert!(
+        out.status.success(),
+        "invoke failed: {}\n{}\nwatch log:\n{watch_log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value =
+        serde_json::from_slice(&out.stdout).expect("invoke prints the report as JSON");
     assert_eq!(report["outcome"], "onboarded", "{report}");
     assert_eq!(set_vars(&tfc, &format!("aws-{account}")).len(), 3);
     let iam = aws_sdk_iam::Client::new(&moto.member_sdk_config(&account).await);
-    assert_eq!(provider_client_ids(&iam, &account).await, Some(vec!["aws.workload.identity".to_owned()]));
-    assert!(!watch_log.contains(TOKEN), "the token leaked into the function's logs");
+    assert_eq!(
+        provider_client_ids(&iam, &account).await,
+        Some(vec!["aws.workload.identity".to_owned()])
+    );
+    assert!(
+        !watch_log.contains(TOKEN),
+        "the token leaked into the function's logs"
+    );
 
-    let failed = scratch_file("failed.json", &sample_event("create-account-result-failed.json", &account).to_string());
-    let out = tokio::task::spawn_blocking(move || invoke(&failed)).await.expect("invoke");
+    let failed = scratch_file(
+        "failed.json",
+        &sample_event("create-account-result-failed.json", &account).to_string(),
+    );
+    let out = tokio::task::spawn_blocking(move || invoke(&failed))
+        .await
+        .expect("invoke");
     let skipped: Value = serde_json::from_slice(&out.stdout).expect("skip response");
     assert_eq!(skipped["outcome"], "skipped");
 
     watch.start_kill().ok();
     let _ = watch.wait().await;
     for f in ["watch.env", "event.json", "failed.json", "watch.log"] {
-        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("tfc-onboarder-{}-{f}", std::process::id())));
+        let _ = std::fs::remove_file(
+            std::env::temp_dir().join(format!("tfc-onboarder-{}-{f}", std::process::id())),
+        );
     }
 }

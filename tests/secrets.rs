@@ -20,18 +20,41 @@ async fn the_token_comes_from_secrets_manager_and_rotation_is_picked_up_after_a_
     let moto = Moto::shared();
     moto.ensure_organization().await;
     let proxy = FaultProxy::start(&moto.url()).await;
-    let tfc = TfcFake::start(FakeOptions { token: TOKEN.into(), organizations: vec![ORG.into()], ..FakeOptions::default() }).await;
+    let tfc = TfcFake::start(FakeOptions {
+        token: TOKEN.into(),
+        organizations: vec![ORG.into()],
+        ..FakeOptions::default()
+    })
+    .await;
     let secrets = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
     let name = format!("tfc-onboarder-token-{}", fastrand::u64(..));
-    let arn = secrets.create_secret().name(&name).secret_string(TOKEN).send().await.unwrap().arn.unwrap();
+    let arn = secrets
+        .create_secret()
+        .name(&name)
+        .secret_string(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
 
     let mut vars: HashMap<String, String> = base_vars(&tfc.url(), &[("TFE_TOKEN_SECRET_ID", &arn)]);
     vars.remove("TFE_TOKEN");
     let cfg = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
-    let ob = Onboarder { clients: Clients::new(sdk_config_at(&proxy.url()), &cfg).unwrap(), cfg };
+    let ob = Onboarder {
+        clients: Clients::new(sdk_config_at(&proxy.url()), &cfg).unwrap(),
+        cfg,
+    };
     let handle = |account: String| {
         let ob = &ob;
-        async move { tfc_onboarder::handler::handle(ob, &json!({"account_id": account}), tokio::time::Instant::now() + Duration::from_secs(60)).await }
+        async move {
+            tfc_onboarder::handler::handle(
+                ob,
+                &json!({"account_id": account}),
+                tokio::time::Instant::now() + Duration::from_secs(60),
+            )
+            .await
+        }
     };
 
     // No secret is read at start: nothing slow at cold start.
@@ -40,15 +63,29 @@ async fn the_token_comes_from_secrets_manager_and_rotation_is_picked_up_after_a_
     assert_eq!(report(handle(first).await).outcome, Outcome::Onboarded);
     let second = moto.create_account("secret-2", &[]).await;
     assert_eq!(report(handle(second).await).outcome, Outcome::Onboarded);
-    assert_eq!(proxy.count("GetSecretValue"), 1, "read once, cached for the container");
+    assert_eq!(
+        proxy.count("GetSecretValue"),
+        1,
+        "read once, cached for the container"
+    );
 
     // Rotation: Terraform Cloud and the secret move to a new token.
     let rotated = "tfc-rotated-token-0987654321";
-    secrets.put_secret_value().secret_id(&arn).secret_string(rotated).send().await.unwrap();
+    secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(rotated)
+        .send()
+        .await
+        .unwrap();
     tfc.set_token(rotated);
     let third = moto.create_account("secret-3", &[]).await;
     assert_eq!(report(handle(third).await).outcome, Outcome::Onboarded);
-    assert_eq!(proxy.count("GetSecretValue"), 2, "read again once, after the 401");
+    assert_eq!(
+        proxy.count("GetSecretValue"),
+        2,
+        "read again once, after the 401"
+    );
 
     // A token that Terraform Cloud does not accept fails clearly, without looping.
     tfc.set_token("revoked-everywhere");
@@ -65,18 +102,40 @@ async fn the_token_comes_from_secrets_manager_and_rotation_is_picked_up_after_a_
 async fn a_secret_without_a_value_is_a_clear_error() {
     let moto = Moto::shared();
     moto.ensure_organization().await;
-    let tfc = TfcFake::start(FakeOptions { token: TOKEN.into(), organizations: vec![ORG.into()], ..FakeOptions::default() }).await;
+    let tfc = TfcFake::start(FakeOptions {
+        token: TOKEN.into(),
+        organizations: vec![ORG.into()],
+        ..FakeOptions::default()
+    })
+    .await;
     let secrets = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
     let name = format!("tfc-onboarder-empty-{}", fastrand::u64(..));
-    let arn = secrets.create_secret().name(&name).send().await.unwrap().arn.unwrap();
+    let arn = secrets
+        .create_secret()
+        .name(&name)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
     let mut vars = base_vars(&tfc.url(), &[("TFE_TOKEN_SECRET_ID", &arn)]);
     vars.remove("TFE_TOKEN");
     let cfg = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
-    let ob = Onboarder { clients: Clients::new(moto.sdk_config(), &cfg).unwrap(), cfg };
+    let ob = Onboarder {
+        clients: Clients::new(moto.sdk_config(), &cfg).unwrap(),
+        cfg,
+    };
     let account = moto.create_account("no-secret", &[]).await;
-    let err = tfc_onboarder::handler::handle(&ob, &json!({"account_id": account}), tokio::time::Instant::now() + Duration::from_secs(60))
-        .await
-        .expect_err("no token");
-    assert!(err.message.contains("Secrets Manager") || err.message.contains("secret"), "{err}");
+    let err = tfc_onboarder::handler::handle(
+        &ob,
+        &json!({"account_id": account}),
+        tokio::time::Instant::now() + Duration::from_secs(60),
+    )
+    .await
+    .expect_err("no token");
+    assert!(
+        err.message.contains("Secrets Manager") || err.message.contains("secret"),
+        "{err}"
+    );
     assert_eq!(tfc.request_count(), 0, "nothing was sent without a token");
 }

@@ -10,7 +10,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::env::{attached_policies, base_vars, provider_client_ids, sample_event, trust_policy_of, ORG, TOKEN};
+use support::env::{
+    attached_policies, base_vars, provider_client_ids, sample_event, trust_policy_of, ORG, TOKEN,
+};
 use support::moto::Moto;
 use support::runtime_api::{Outcome, RuntimeApi};
 use support::tfc_fake::{FakeOptions, TfcFake};
@@ -21,12 +23,23 @@ fn heading(text: &str) {
 
 #[tokio::main]
 async fn main() {
-    let function = std::env::args().nth(1).expect("usage: local-demo <path of the built tfc-onboarder binary>");
+    let function = std::env::args()
+        .nth(1)
+        .expect("usage: local-demo <path of the built tfc-onboarder binary>");
 
     heading("Starting moto (AWS) and the Terraform Cloud fake on 127.0.0.1");
     let moto: &'static Moto = Box::leak(Box::new(Moto::start(true)));
-    let tfc = TfcFake::start(FakeOptions { token: TOKEN.into(), organizations: vec![ORG.into()], ..FakeOptions::default() }).await;
-    println!("moto:                 {}\nTerraform Cloud fake: {} (organization `{ORG}`)", moto.url(), tfc.url());
+    let tfc = TfcFake::start(FakeOptions {
+        token: TOKEN.into(),
+        organizations: vec![ORG.into()],
+        ..FakeOptions::default()
+    })
+    .await;
+    println!(
+        "moto:                 {}\nTerraform Cloud fake: {} (organization `{ORG}`)",
+        moto.url(),
+        tfc.url()
+    );
 
     heading("Creating an organization and a new account in moto");
     let management = moto.ensure_organization().await;
@@ -35,7 +48,9 @@ async fn main() {
 
     heading("Sending events/create-account-result.json through the function as a Lambda");
     let api = RuntimeApi::start().await;
-    let mut vars: Vec<(String, String)> = base_vars(&tfc.url(), &[("RUST_LOG", "info")]).into_iter().collect();
+    let mut vars: Vec<(String, String)> = base_vars(&tfc.url(), &[("RUST_LOG", "info")])
+        .into_iter()
+        .collect();
     vars.extend([
         ("AWS_ENDPOINT_URL".to_owned(), moto.url()),
         ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
@@ -55,24 +70,50 @@ async fn main() {
     let id = api.push_event(event.clone());
     let outcome = api.wait_outcome(&id, Duration::from_secs(120)).await;
     if let Some(ready) = api.first_next_at() {
-        println!("function ready {:?} after spawn", ready.duration_since(spawned));
+        println!(
+            "function ready {:?} after spawn",
+            ready.duration_since(spawned)
+        );
     }
-    let Outcome::Response(report) = outcome else { panic!("the function failed: {outcome:?}") };
-    println!("report:\n{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    let Outcome::Response(report) = outcome else {
+        panic!("the function failed: {outcome:?}")
+    };
+    println!(
+        "report:\n{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
 
     heading(&format!("In account {account}: the OIDC provider"));
     let iam = aws_sdk_iam::Client::new(&moto.member_sdk_config(&account).await);
-    println!("arn:aws:iam::{account}:oidc-provider/app.terraform.io  client ids: {:?}", provider_client_ids(&iam, &account).await.unwrap_or_default());
+    println!(
+        "arn:aws:iam::{account}:oidc-provider/app.terraform.io  client ids: {:?}",
+        provider_client_ids(&iam, &account)
+            .await
+            .unwrap_or_default()
+    );
 
     heading("The role's trust policy and attached policies");
-    println!("{}", serde_json::to_string_pretty(&trust_policy_of(&iam, "terraform-cloud").await).unwrap_or_default());
-    println!("attached: {:?}", attached_policies(&iam, "terraform-cloud").await);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&trust_policy_of(&iam, "terraform-cloud").await)
+            .unwrap_or_default()
+    );
+    println!(
+        "attached: {:?}",
+        attached_policies(&iam, "terraform-cloud").await
+    );
 
     heading("The Terraform Cloud variable set");
     for set in tfc.varsets(ORG) {
         println!("{} ({}): {}", set.name, set.id, set.description);
         for v in set.vars {
-            println!("  {:<24} = {:<55} [{}{}]", v.key, v.value, v.category, if v.sensitive { ", sensitive" } else { "" });
+            println!(
+                "  {:<24} = {:<55} [{}{}]",
+                v.key,
+                v.value,
+                v.category,
+                if v.sensitive { ", sensitive" } else { "" }
+            );
         }
     }
 

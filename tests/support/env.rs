@@ -38,13 +38,27 @@ pub fn base_vars(tfc_url: &str, extra: &[(&str, &str)]) -> HashMap<String, Strin
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     vars
 }
 
 impl TestEnv {
     pub async fn new(extra: &[(&str, &str)]) -> Self {
-        Self::with(Moto::shared(), FakeOptions { token: TOKEN.into(), organizations: vec![ORG.into()], max_page_size: 3, ..FakeOptions::default() }, extra).await
+        Self::with(
+            Moto::shared(),
+            FakeOptions {
+                token: TOKEN.into(),
+                organizations: vec![ORG.into()],
+                max_page_size: 3,
+                ..FakeOptions::default()
+            },
+            extra,
+        )
+        .await
     }
 
     pub async fn with(moto: &'static Moto, fake: FakeOptions, extra: &[(&str, &str)]) -> Self {
@@ -52,9 +66,15 @@ impl TestEnv {
         let proxy = FaultProxy::start(&moto.url()).await;
         let tfc = TfcFake::start(fake).await;
         let vars = base_vars(&tfc.url(), extra);
-        let cfg = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration is valid");
+        let cfg =
+            Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration is valid");
         let clients = Clients::new(sdk_config_at(&proxy.url()), &cfg).expect("clients");
-        Self { moto, proxy, tfc, ob: Onboarder { cfg, clients } }
+        Self {
+            moto,
+            proxy,
+            tfc,
+            ob: Onboarder { cfg, clients },
+        }
     }
 
     pub async fn new_account(&self, name: &str, tags: &[(&str, &str)]) -> String {
@@ -67,7 +87,12 @@ impl TestEnv {
     }
 
     pub async fn handle(&self, event: &Value) -> Result<Response, HandlerError> {
-        tfc_onboarder::handler::handle(&self.ob, event, tokio::time::Instant::now() + Duration::from_secs(120)).await
+        tfc_onboarder::handler::handle(
+            &self.ob,
+            event,
+            tokio::time::Instant::now() + Duration::from_secs(120),
+        )
+        .await
     }
 
     /// Forgets the calls made so far on both sides.
@@ -107,32 +132,67 @@ pub fn expected_trust_policy(account: &str, sub: &str) -> Value {
 
 /// The role's trust policy as IAM stores it (percent-encoded in the API).
 pub async fn trust_policy_of(iam: &aws_sdk_iam::Client, role: &str) -> Value {
-    let out = iam.get_role().role_name(role).send().await.expect("role exists");
-    let doc = out.role().and_then(|r| r.assume_role_policy_document()).expect("trust policy");
-    let decoded = percent_encoding::percent_decode_str(doc).decode_utf8_lossy().into_owned();
+    let out = iam
+        .get_role()
+        .role_name(role)
+        .send()
+        .await
+        .expect("role exists");
+    let doc = out
+        .role()
+        .and_then(|r| r.assume_role_policy_document())
+        .expect("trust policy");
+    let decoded = percent_encoding::percent_decode_str(doc)
+        .decode_utf8_lossy()
+        .into_owned();
     serde_json::from_str(&decoded).expect("trust policy is JSON")
 }
 
 pub async fn attached_policies(iam: &aws_sdk_iam::Client, role: &str) -> Vec<String> {
-    let out = iam.list_attached_role_policies().role_name(role).send().await.expect("list attached");
-    let mut arns: Vec<String> = out.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_owned)).collect();
+    let out = iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .expect("list attached");
+    let mut arns: Vec<String> = out
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(str::to_owned))
+        .collect();
     arns.sort();
     arns
 }
 
 pub async fn provider_client_ids(iam: &aws_sdk_iam::Client, account: &str) -> Option<Vec<String>> {
     let arn = format!("arn:aws:iam::{account}:oidc-provider/app.terraform.io");
-    iam.get_open_id_connect_provider().open_id_connect_provider_arn(arn).send().await.ok().map(|o| o.client_id_list().to_vec())
+    iam.get_open_id_connect_provider()
+        .open_id_connect_provider_arn(arn)
+        .send()
+        .await
+        .ok()
+        .map(|o| o.client_id_list().to_vec())
 }
 
 pub async fn provider_count(iam: &aws_sdk_iam::Client) -> usize {
-    iam.list_open_id_connect_providers().send().await.expect("list providers").open_id_connect_provider_list().len()
+    iam.list_open_id_connect_providers()
+        .send()
+        .await
+        .expect("list providers")
+        .open_id_connect_provider_list()
+        .len()
 }
 
 /// (key, value) of every variable in the named set, sorted.
 pub fn set_vars(tfc: &TfcFake, name: &str) -> Vec<(String, String)> {
-    let set = tfc.varset_by_name(ORG, name).unwrap_or_else(|| panic!("variable set {name} exists"));
-    let mut vars: Vec<(String, String)> = set.vars.iter().map(|v| (v.key.clone(), v.value.clone())).collect();
+    let set = tfc
+        .varset_by_name(ORG, name)
+        .unwrap_or_else(|| panic!("variable set {name} exists"));
+    let mut vars: Vec<(String, String)> = set
+        .vars
+        .iter()
+        .map(|v| (v.key.clone(), v.value.clone()))
+        .collect();
     vars.sort();
     vars
 }
