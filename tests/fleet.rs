@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::env::*;
+use support::fault_proxy::{AwsFault, AwsFaultKind};
 use support::moto::{sdk_config_at, Moto};
 use support::tfc_fake::{FakeOptions, TfcFake};
 use tfc_onboarder::error::{HandlerError, Step};
@@ -1451,4 +1452,59 @@ async fn the_operator_cli_documents_its_flags_and_runs_against_moto_and_the_fake
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(offboarded["outcome"], "offboarded");
     assert_eq!(set_vars(&env.tfc, &format!("aws-{second}")), []);
+}
+
+#[tokio::test]
+async fn a_sweep_skips_accounts_it_cannot_assume_into_without_waiting_for_them() {
+    let moto = private_moto().await;
+    let env = TestEnv::with(
+        moto,
+        fake(100),
+        &[NO_POLICIES, ("ONBOARD_CONCURRENCY", "1")],
+    )
+    .await;
+    let mut accounts = Vec::new();
+    for i in 0..3 {
+        accounts.push(env.new_account(&format!("not-ready-{i}"), &[]).await);
+    }
+    accounts.sort();
+    // The first account (in id order) answers AccessDenied, as a brand-new account does for a
+    // while; a sweep must not hold its slot for the budget, which an event-driven run would.
+    env.proxy.inject(AwsFault {
+        action: "AssumeRole",
+        times: 1,
+        kind: AwsFaultKind::Error {
+            status: 403,
+            code: "AccessDenied",
+            message: "not yet",
+        },
+    });
+    let started = std::time::Instant::now();
+    let summary = sweep(&env.ob, false).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        env.proxy.count("AssumeRole"),
+        3,
+        "one attempt each, no readiness wait"
+    );
+    let skipped = report_of(&summary, &accounts[0]);
+    assert_eq!(skipped.outcome, Outcome::Skipped);
+    let reason = skipped.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("cannot be assumed yet") && reason.contains("AccessDenied"),
+        "{reason}"
+    );
+    untouched(&env, &accounts[0]).await;
+    for account in &accounts[1..] {
+        assert_eq!(report_of(&summary, account).outcome, Outcome::Onboarded);
+    }
+    assert!(summary.failures.is_empty(), "{:?}", summary.failures);
+
+    // The next sweep picks it up.
+    let again = sweep(&env.ob, false).await;
+    assert_eq!(report_of(&again, &accounts[0]).outcome, Outcome::Onboarded);
 }
