@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::aws::iam::{Iam, RoleSpec};
 use crate::aws::organizations::{AccountInfo, Organizations};
-use crate::aws::{sts, transient, Backoff};
+use crate::aws::{sts, transient, Backoff, Retrying};
 use crate::config::{Config, RoleMode, DEFAULT_AUDIENCE};
 use crate::domain::{AccountId, ProviderArn, RoleArn};
 use crate::error::{AwsError, Failure, Step, StepError, TfcError};
@@ -101,19 +101,22 @@ fn fail(step: Step, account: &AccountId) -> impl Fn(StepError) -> Failure + '_ {
 }
 
 impl Onboarder {
-    pub fn backoff(&self) -> Backoff {
-        Backoff {
-            base: self.cfg.retry_base,
-            cap: Duration::from_secs(20),
-            max_attempts: 30,
+    /// Every AWS call of an invocation retries under this policy, bounded by `deadline`.
+    pub fn retrying(&self, deadline: Instant) -> Retrying {
+        Retrying {
+            backoff: Backoff {
+                base: self.cfg.retry_base,
+                cap: Duration::from_secs(20),
+                max_attempts: 30,
+            },
+            deadline,
         }
     }
 
     pub fn organizations(&self, deadline: Instant) -> Organizations<'_> {
         Organizations {
             client: &self.clients.organizations,
-            backoff: self.backoff(),
-            deadline,
+            retrying: self.retrying(deadline),
         }
     }
 
@@ -207,8 +210,7 @@ impl Onboarder {
         let iam_client = aws_sdk_iam::Client::new(&member);
         let iam = Iam {
             client: &iam_client,
-            backoff: self.backoff(),
-            deadline,
+            retrying: self.retrying(deadline),
             dry_run: report.dry_run,
         };
 
@@ -314,8 +316,7 @@ impl Onboarder {
             &self.clients.sts,
             &self.clients.base,
             role_arn.as_str(),
-            self.backoff(),
-            wait_until,
+            self.retrying(wait_until),
             retry_if,
         )
         .await;

@@ -167,6 +167,22 @@ async fn rejects_missing_or_wrong_token() {
 }
 
 #[tokio::test]
+async fn a_rotated_token_replaces_the_old_one() {
+    let (fake, api) = start().await;
+    let url = api.url("/organizations/acme/varsets");
+    let old = fake.token();
+    fake.set_token("rotated-token");
+    assert_eq!(fake.token(), "rotated-token");
+    assert_eq!(send(api.http.get(&url).bearer_auth(&old)).await.status, 401);
+    assert_eq!(
+        send(api.http.get(&url).bearer_auth("rotated-token"))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
 async fn mutations_need_the_jsonapi_content_type() {
     let (fake, api) = start().await;
     let id = fake.seed_varset("acme", "existing", &[]);

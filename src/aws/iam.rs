@@ -3,9 +3,8 @@
 
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
-use tokio::time::Instant;
 
-use super::{retry, transient, Backoff};
+use super::{transient, Retrying};
 use crate::domain::{Hostname, ProviderArn, RoleArn};
 use crate::error::AwsError;
 use crate::policy::policies_equivalent;
@@ -16,8 +15,7 @@ pub const MANAGED_BY_KEY: &str = "managed-by";
 /// IAM calls with the retry policy every step shares.
 pub struct Iam<'a> {
     pub client: &'a aws_sdk_iam::Client,
-    pub backoff: Backoff,
-    pub deadline: Instant,
+    pub retrying: Retrying,
     pub dry_run: bool,
 }
 
@@ -61,18 +59,15 @@ impl Iam<'_> {
                 }
                 Some(_) => {
                     if !self.dry_run {
-                        retry(self.backoff, self.deadline, transient, || async {
-                            self.client
-                                .add_client_id_to_open_id_connect_provider()
-                                .open_id_connect_provider_arn(arn.as_str())
-                                .client_id(audience)
-                                .send()
-                                .await
-                                .map_err(|e| {
-                                    AwsError::from_sdk("iam:AddClientIDToOpenIDConnectProvider", e)
-                                })
-                        })
-                        .await?;
+                        self.retrying
+                            .call("iam:AddClientIDToOpenIDConnectProvider", transient, || {
+                                self.client
+                                    .add_client_id_to_open_id_connect_provider()
+                                    .open_id_connect_provider_arn(arn.as_str())
+                                    .client_id(audience)
+                                    .send()
+                            })
+                            .await?;
                     }
                     return Ok(
                         change(Action::Update).with_detail(format!("added client id {audience}"))
@@ -81,17 +76,17 @@ impl Iam<'_> {
                 None if self.dry_run => return Ok(change(Action::Create)),
                 None => {
                     let tags = managed_tags()?;
-                    let created = retry(self.backoff, self.deadline, transient, || async {
-                        self.client
-                            .create_open_id_connect_provider()
-                            .url(format!("https://{host}"))
-                            .client_id_list(audience)
-                            .set_tags(Some(tags.clone()))
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk("iam:CreateOpenIDConnectProvider", e))
-                    })
-                    .await;
+                    let created = self
+                        .retrying
+                        .call("iam:CreateOpenIDConnectProvider", transient, || {
+                            self.client
+                                .create_open_id_connect_provider()
+                                .url(format!("https://{host}"))
+                                .client_id_list(audience)
+                                .set_tags(Some(tags.clone()))
+                                .send()
+                        })
+                        .await;
                     match created {
                         Ok(_) => return Ok(change(Action::Create)),
                         // Another invocation won the race: adopt what it made.
@@ -114,15 +109,15 @@ impl Iam<'_> {
         &self,
         arn: &ProviderArn,
     ) -> Result<Option<Vec<String>>, AwsError> {
-        let got = retry(self.backoff, self.deadline, transient, || async {
-            self.client
-                .get_open_id_connect_provider()
-                .open_id_connect_provider_arn(arn.as_str())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("iam:GetOpenIDConnectProvider", e))
-        })
-        .await;
+        let got = self
+            .retrying
+            .call("iam:GetOpenIDConnectProvider", transient, || {
+                self.client
+                    .get_open_id_connect_provider()
+                    .open_id_connect_provider_arn(arn.as_str())
+                    .send()
+            })
+            .await;
         match got {
             Ok(out) => Ok(Some(out.client_id_list().to_vec())),
             Err(e) if e.has_code("NoSuchEntity") => Ok(None),
@@ -161,15 +156,12 @@ impl Iam<'_> {
     }
 
     async fn get_role(&self, name: &str) -> Result<Option<aws_sdk_iam::types::Role>, AwsError> {
-        let got = retry(self.backoff, self.deadline, transient, || async {
-            self.client
-                .get_role()
-                .role_name(name)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("iam:GetRole", e))
-        })
-        .await;
+        let got = self
+            .retrying
+            .call("iam:GetRole", transient, || {
+                self.client.get_role().role_name(name).send()
+            })
+            .await;
         match got {
             Ok(out) => Ok(out.role),
             Err(e) if e.has_code("NoSuchEntity") => Ok(None),
@@ -179,20 +171,19 @@ impl Iam<'_> {
 
     async fn create_role(&self, spec: &RoleSpec) -> Result<Vec<Change>, AwsError> {
         let tags = managed_tags()?;
-        retry(self.backoff, self.deadline, transient, || async {
-            self.client
-                .create_role()
-                .role_name(&spec.name)
-                .assume_role_policy_document(spec.trust_policy.to_string())
-                .description(&spec.description)
-                .set_permissions_boundary(spec.permissions_boundary.clone())
-                .set_max_session_duration(spec.max_session_duration)
-                .set_tags(Some(tags.clone()))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("iam:CreateRole", e))
-        })
-        .await?;
+        self.retrying
+            .call("iam:CreateRole", transient, || {
+                self.client
+                    .create_role()
+                    .role_name(&spec.name)
+                    .assume_role_policy_document(spec.trust_policy.to_string())
+                    .description(&spec.description)
+                    .set_permissions_boundary(spec.permissions_boundary.clone())
+                    .set_max_session_duration(spec.max_session_duration)
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            })
+            .await?;
         let mut changes = vec![Change::new("role", spec.arn.as_str(), Action::Create)];
         for policy in &spec.policy_arns {
             self.attach(&spec.name, policy).await?;
@@ -206,22 +197,16 @@ impl Iam<'_> {
     }
 
     async fn attach(&self, role: &str, policy: &str) -> Result<(), AwsError> {
-        retry(
-            self.backoff,
-            self.deadline,
-            transient_or_not_yet_visible,
-            || async {
+        self.retrying
+            .call("iam:AttachRolePolicy", transient_or_not_yet_visible, || {
                 self.client
                     .attach_role_policy()
                     .role_name(role)
                     .policy_arn(policy)
                     .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("iam:AttachRolePolicy", e))
-            },
-        )
-        .await
-        .map(|_| ())
+            })
+            .await
+            .map(|_| ())
     }
 
     async fn converge_role(
@@ -244,21 +229,19 @@ impl Iam<'_> {
         if !current.is_some_and(|c| policies_equivalent(&c, &spec.trust_policy)) {
             role_updates.push("trust policy corrected");
             if !self.dry_run {
-                retry(
-                    self.backoff,
-                    self.deadline,
-                    transient_or_not_yet_visible,
-                    || async {
-                        self.client
-                            .update_assume_role_policy()
-                            .role_name(&spec.name)
-                            .policy_document(spec.trust_policy.to_string())
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk("iam:UpdateAssumeRolePolicy", e))
-                    },
-                )
-                .await?;
+                self.retrying
+                    .call(
+                        "iam:UpdateAssumeRolePolicy",
+                        transient_or_not_yet_visible,
+                        || {
+                            self.client
+                                .update_assume_role_policy()
+                                .role_name(&spec.name)
+                                .policy_document(spec.trust_policy.to_string())
+                                .send()
+                        },
+                    )
+                    .await?;
             }
         }
 
@@ -272,16 +255,15 @@ impl Iam<'_> {
         {
             role_updates.push("permissions boundary set");
             if !self.dry_run {
-                retry(self.backoff, self.deadline, transient, || async {
-                    self.client
-                        .put_role_permissions_boundary()
-                        .role_name(&spec.name)
-                        .permissions_boundary(wanted)
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk("iam:PutRolePermissionsBoundary", e))
-                })
-                .await?;
+                self.retrying
+                    .call("iam:PutRolePermissionsBoundary", transient, || {
+                        self.client
+                            .put_role_permissions_boundary()
+                            .role_name(&spec.name)
+                            .permissions_boundary(wanted)
+                            .send()
+                    })
+                    .await?;
             }
         }
 
@@ -291,16 +273,15 @@ impl Iam<'_> {
         {
             role_updates.push("max session duration set");
             if !self.dry_run {
-                retry(self.backoff, self.deadline, transient, || async {
-                    self.client
-                        .update_role()
-                        .role_name(&spec.name)
-                        .max_session_duration(wanted)
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk("iam:UpdateRole", e))
-                })
-                .await?;
+                self.retrying
+                    .call("iam:UpdateRole", transient, || {
+                        self.client
+                            .update_role()
+                            .role_name(&spec.name)
+                            .max_session_duration(wanted)
+                            .send()
+                    })
+                    .await?;
             }
         }
 
@@ -309,16 +290,15 @@ impl Iam<'_> {
             role_updates.push("tagged");
             if !self.dry_run {
                 let tags = managed_tags()?;
-                retry(self.backoff, self.deadline, transient, || async {
-                    self.client
-                        .tag_role()
-                        .role_name(&spec.name)
-                        .set_tags(Some(tags.clone()))
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk("iam:TagRole", e))
-                })
-                .await?;
+                self.retrying
+                    .call("iam:TagRole", transient, || {
+                        self.client
+                            .tag_role()
+                            .role_name(&spec.name)
+                            .set_tags(Some(tags.clone()))
+                            .send()
+                    })
+                    .await?;
             }
         }
 
@@ -355,16 +335,16 @@ impl Iam<'_> {
         let mut marker: Option<String> = None;
         // IAM returns at most 100 per page and a role holds at most 20; the bound is generous.
         for _ in 0..50 {
-            let page = retry(self.backoff, self.deadline, transient, || async {
-                self.client
-                    .list_attached_role_policies()
-                    .role_name(role)
-                    .set_marker(marker.clone())
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("iam:ListAttachedRolePolicies", e))
-            })
-            .await?;
+            let page = self
+                .retrying
+                .call("iam:ListAttachedRolePolicies", transient, || {
+                    self.client
+                        .list_attached_role_policies()
+                        .role_name(role)
+                        .set_marker(marker.clone())
+                        .send()
+                })
+                .await?;
             arns.extend(
                 page.attached_policies()
                     .iter()

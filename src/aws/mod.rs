@@ -8,6 +8,9 @@ pub mod sts;
 use std::future::Future;
 use std::time::Duration;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::time::Instant;
 
 use crate::error::AwsError;
@@ -72,6 +75,33 @@ where
             },
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// The retry policy of one invocation: a backoff bound to its deadline.
+#[derive(Clone, Copy, Debug)]
+pub struct Retrying {
+    pub backoff: Backoff,
+    pub deadline: Instant,
+}
+
+impl Retrying {
+    /// One SDK call under [`retry`], its error mapped once with the operation's name.
+    pub async fn call<T, E, Fut>(
+        &self,
+        operation: &'static str,
+        retry_if: fn(&AwsError) -> bool,
+        mut send: impl FnMut() -> Fut,
+    ) -> Result<T, AwsError>
+    where
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        retry(self.backoff, self.deadline, retry_if, || {
+            let sent = send();
+            async move { sent.await.map_err(|e| AwsError::from_sdk(operation, e)) }
+        })
+        .await
     }
 }
 

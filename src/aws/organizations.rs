@@ -1,17 +1,15 @@
 //! Read-only Organizations calls made with the management account's credentials.
 
 use aws_sdk_organizations::types::{AccountState, ParentType};
-use tokio::time::Instant;
 
-use super::{retry, transient, Backoff};
+use super::{transient, Retrying};
 use crate::domain::AccountId;
 use crate::error::AwsError;
 use crate::mapping::Placement;
 
 pub struct Organizations<'a> {
     pub client: &'a aws_sdk_organizations::Client,
-    pub backoff: Backoff,
-    pub deadline: Instant,
+    pub retrying: Retrying,
 }
 
 #[derive(Clone, Debug)]
@@ -50,15 +48,15 @@ fn info(a: &aws_sdk_organizations::types::Account) -> Option<AccountInfo> {
 
 impl Organizations<'_> {
     pub async fn describe_account(&self, account: &AccountId) -> Result<AccountInfo, AwsError> {
-        let out = retry(self.backoff, self.deadline, transient, || async {
-            self.client
-                .describe_account()
-                .account_id(account.as_str())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("organizations:DescribeAccount", e))
-        })
-        .await?;
+        let out = self
+            .retrying
+            .call("organizations:DescribeAccount", transient, || {
+                self.client
+                    .describe_account()
+                    .account_id(account.as_str())
+                    .send()
+            })
+            .await?;
         out.account().and_then(info).ok_or_else(|| AwsError {
             operation: "organizations:DescribeAccount",
             code: None,
@@ -73,16 +71,16 @@ impl Organizations<'_> {
         let mut token: Option<String> = None;
         // Organizations allows 50 tags per resource; the bound only guards a broken paginator.
         for _ in 0..50 {
-            let page = retry(self.backoff, self.deadline, transient, || async {
-                self.client
-                    .list_tags_for_resource()
-                    .resource_id(account.as_str())
-                    .set_next_token(token.clone())
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:ListTagsForResource", e))
-            })
-            .await?;
+            let page = self
+                .retrying
+                .call("organizations:ListTagsForResource", transient, || {
+                    self.client
+                        .list_tags_for_resource()
+                        .resource_id(account.as_str())
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await?;
             tags.extend(
                 page.tags()
                     .iter()
@@ -107,15 +105,12 @@ impl Organizations<'_> {
         let mut parent_ou = None;
         // OUs nest at most five deep below the root.
         for depth in 0..6 {
-            let out = retry(self.backoff, self.deadline, transient, || async {
-                self.client
-                    .list_parents()
-                    .child_id(&child)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:ListParents", e))
-            })
-            .await?;
+            let out = self
+                .retrying
+                .call("organizations:ListParents", transient, || {
+                    self.client.list_parents().child_id(&child).send()
+                })
+                .await?;
             let Some(parent) = out.parents().first() else {
                 break;
             };
@@ -132,15 +127,19 @@ impl Organizations<'_> {
             if !with_path {
                 break;
             }
-            let ou = retry(self.backoff, self.deadline, transient, || async {
-                self.client
-                    .describe_organizational_unit()
-                    .organizational_unit_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:DescribeOrganizationalUnit", e))
-            })
-            .await?;
+            let ou = self
+                .retrying
+                .call(
+                    "organizations:DescribeOrganizationalUnit",
+                    transient,
+                    || {
+                        self.client
+                            .describe_organizational_unit()
+                            .organizational_unit_id(id)
+                            .send()
+                    },
+                )
+                .await?;
             names.push(
                 ou.organizational_unit()
                     .and_then(|o| o.name())
@@ -157,14 +156,12 @@ impl Organizations<'_> {
     }
 
     pub async fn management_account(&self) -> Result<Option<String>, AwsError> {
-        let out = retry(self.backoff, self.deadline, transient, || async {
-            self.client
-                .describe_organization()
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("organizations:DescribeOrganization", e))
-        })
-        .await?;
+        let out = self
+            .retrying
+            .call("organizations:DescribeOrganization", transient, || {
+                self.client.describe_organization().send()
+            })
+            .await?;
         Ok(out
             .organization()
             .and_then(|o| o.master_account_id())
@@ -177,18 +174,18 @@ impl Organizations<'_> {
         let mut token: Option<String> = None;
         // 20 per page; 10,000 pages is far beyond any organization's account quota.
         for _ in 0..10_000 {
-            let page = retry(self.backoff, self.deadline, transient, || async {
-                self.client
-                    .list_accounts()
-                    // The service's own maximum; asking for it keeps the page size (and so the
-                    // number of calls) the same against AWS and against emulators.
-                    .max_results(20)
-                    .set_next_token(token.clone())
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:ListAccounts", e))
-            })
-            .await?;
+            let page = self
+                .retrying
+                .call("organizations:ListAccounts", transient, || {
+                    self.client
+                        .list_accounts()
+                        // The service's own maximum; asking for it keeps the page size (and so the
+                        // number of calls) the same against AWS and against emulators.
+                        .max_results(20)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await?;
             accounts.extend(page.accounts().iter().filter_map(info));
             match page.next_token() {
                 Some(t) => token = Some(t.to_owned()),

@@ -3,9 +3,8 @@
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
-use tokio::time::Instant;
 
-use super::{retry, Backoff};
+use super::Retrying;
 use crate::error::AwsError;
 
 /// Codes a freshly created account answers until it is ready; AWS documents no bound, so the
@@ -34,20 +33,18 @@ pub async fn assume(
     sts: &aws_sdk_sts::Client,
     base: &SdkConfig,
     role_arn: &str,
-    backoff: Backoff,
-    deadline: Instant,
+    retrying: Retrying,
     retry_if: fn(&AwsError) -> bool,
 ) -> Result<SdkConfig, AwsError> {
-    let out = retry(backoff, deadline, retry_if, || async {
-        sts.assume_role()
-            .role_arn(role_arn)
-            .role_session_name(crate::config::TOOL_NAME)
-            .duration_seconds(900)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("sts:AssumeRole", e))
-    })
-    .await?;
+    let out = retrying
+        .call("sts:AssumeRole", retry_if, || {
+            sts.assume_role()
+                .role_arn(role_arn)
+                .role_session_name(crate::config::TOOL_NAME)
+                .duration_seconds(900)
+                .send()
+        })
+        .await?;
     let c = out.credentials().ok_or_else(|| AwsError {
         operation: "sts:AssumeRole",
         code: None,
