@@ -26,7 +26,15 @@ pub use onboard::{Clients, Onboarder};
 /// Builds the AWS SDK configuration from the standard chain (region, credentials, and
 /// `AWS_ENDPOINT_URL*` endpoints) without any network call.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    // One HTTP client for every SDK client, including the IAM client built per member
+    // account: without it each gets its own connection pool and trust store, so a sweep
+    // would open a new TLS connection to IAM for every account.
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .build_https();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
         .load()
         .await
 }

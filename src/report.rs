@@ -133,6 +133,10 @@ pub struct Summary {
     /// Present when the time budget ran out: pass it back as `continuation` to resume.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continuation: Option<String>,
+    /// Accounts already in the desired state, by id only: full reports for them would push
+    /// a large organization's summary past Lambda's 6 MB response limit.
+    pub unchanged: Vec<AccountId>,
+    /// Full reports for every account that changed, was planned, skipped or failed.
     pub reports: Vec<Report>,
 }
 
@@ -171,13 +175,18 @@ impl Summary {
                 });
             }
         }
+        let accounts_seen = reports.len();
+        let (unchanged, reports): (Vec<Report>, Vec<Report>) = reports
+            .into_iter()
+            .partition(|r| r.outcome == Outcome::Unchanged);
         Self {
             dry_run,
-            accounts_seen: reports.len(),
+            accounts_seen,
             counts,
             failures,
             skipped,
             continuation,
+            unchanged: unchanged.into_iter().map(|r| r.account_id).collect(),
             reports,
         }
     }

@@ -68,7 +68,9 @@ pub async fn reconcile(
         .checked_sub(PER_ACCOUNT_RESERVE)
         .unwrap_or(deadline);
     let lookup = &lookup;
-    let results: Vec<_> = futures::stream::iter(accounts)
+    // Accounts start in id order; unordered completion keeps a slow account from holding up
+    // the ones behind it, and sorting afterwards restores the order for the continuation.
+    let mut results: Vec<_> = futures::stream::iter(accounts)
         .map(|info| async move {
             if Instant::now() >= stop_starting_at {
                 return (info.id, None);
@@ -86,9 +88,10 @@ pub async fn reconcile(
             }
             (req.account, Some(report))
         })
-        .buffered(ob.cfg.concurrency)
+        .buffer_unordered(ob.cfg.concurrency)
         .collect()
         .await;
+    results.sort_by(|a, b| a.0.cmp(&b.0));
 
     let next = results
         .iter()
