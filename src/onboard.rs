@@ -39,7 +39,7 @@ impl Clients {
             sts: aws_sdk_sts::Client::new(&base),
             organizations: aws_sdk_organizations::Client::new(&base),
             events: aws_sdk_eventbridge::Client::new(&base),
-            tfc: TfcClient::new(cfg, secrets, cfg.retry_base)?,
+            tfc: TfcClient::new(cfg, secrets)?,
             base,
         })
     }

@@ -137,7 +137,6 @@ impl TfcClient {
     pub fn new(
         cfg: &Config,
         secrets: Option<aws_sdk_secretsmanager::Client>,
-        retry_base: Duration,
     ) -> Result<Self, TfcError> {
         let token = match (&cfg.token, secrets) {
             (TokenSource::Inline(t), _) => Token::Static(t.clone()),
@@ -170,7 +169,7 @@ impl TfcClient {
             organization: cfg.organization.to_string(),
             token,
             limiter: RateLimiter::new(cfg.tfe_rate_limit),
-            retry_base,
+            retry_base: cfg.retry_base,
         })
     }
 
