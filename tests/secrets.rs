@@ -15,8 +15,11 @@ use support::tfc_fake::{FakeOptions, TfcFake};
 use tfc_onboarder::report::Outcome;
 use tfc_onboarder::{Clients, Config, Onboarder};
 
-#[tokio::test]
-async fn the_token_comes_from_secrets_manager_and_rotation_is_picked_up_after_a_401() {
+/// A world whose token lives in a new Secrets Manager secret (`value`, or none at all), and an
+/// Onboarder configured with TFE_TOKEN_SECRET_ID only, talking to AWS through the proxy.
+async fn secret_world(
+    value: Option<&str>,
+) -> (&'static Moto, FaultProxy, TfcFake, String, Onboarder) {
     let moto = Moto::shared();
     moto.ensure_organization().await;
     let proxy = FaultProxy::start(&moto.url()).await;
@@ -27,17 +30,15 @@ async fn the_token_comes_from_secrets_manager_and_rotation_is_picked_up_after_a_
     })
     .await;
     let secrets = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
-    let name = format!("tfc-onboarder-token-{}", fastrand::u64(..));
     let arn = secrets
         .create_secret()
-        .name(&name)
-        .secret_string(TOKEN)
+        .name(format!("tfc-onboarder-token-{}", fastrand::u64(..)))
+        .set_secret_string(value.map(str::to_owned))
         .send()
         .await
         .unwrap()
         .arn
         .unwrap();
-
     let mut vars: HashMap<String, String> = base_vars(&tfc.url(), &[("TFE_TOKEN_SECRET_ID", &arn)]);
     vars.remove("TFE_TOKEN");
     let cfg = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
@@ -45,6 +46,13 @@ async fn the_token_comes_from_secrets_manager_and_rotation_is_picked_up_after_a_
         clients: Clients::new(sdk_config_at(&proxy.url()), &cfg).unwrap(),
         cfg,
     };
+    (moto, proxy, tfc, arn, ob)
+}
+
+#[tokio::test]
+async fn the_token_comes_from_secrets_manager_and_rotation_is_picked_up_after_a_401() {
+    let (moto, proxy, tfc, arn, ob) = secret_world(Some(TOKEN)).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
     let handle = |account: String| {
         let ob = &ob;
         async move {
@@ -100,31 +108,7 @@ async fn the_token_comes_from_secrets_manager_and_rotation_is_picked_up_after_a_
 
 #[tokio::test]
 async fn a_secret_without_a_value_is_a_clear_error() {
-    let moto = Moto::shared();
-    moto.ensure_organization().await;
-    let tfc = TfcFake::start(FakeOptions {
-        token: TOKEN.into(),
-        organizations: vec![ORG.into()],
-        ..FakeOptions::default()
-    })
-    .await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
-    let name = format!("tfc-onboarder-empty-{}", fastrand::u64(..));
-    let arn = secrets
-        .create_secret()
-        .name(&name)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
-    let mut vars = base_vars(&tfc.url(), &[("TFE_TOKEN_SECRET_ID", &arn)]);
-    vars.remove("TFE_TOKEN");
-    let cfg = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
-    let ob = Onboarder {
-        clients: Clients::new(moto.sdk_config(), &cfg).unwrap(),
-        cfg,
-    };
+    let (moto, _proxy, tfc, _arn, ob) = secret_world(None).await;
     let account = moto.create_account("no-secret", &[]).await;
     let err = tfc_onboarder::handler::handle(
         &ob,
