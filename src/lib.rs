@@ -23,20 +23,33 @@ pub mod tfc;
 pub use config::Config;
 pub use onboard::{Clients, Onboarder};
 
-/// Builds the AWS SDK configuration from the standard chain (region, credentials, and
-/// `AWS_ENDPOINT_URL*` endpoints) without any network call.
-pub async fn sdk_config() -> aws_config::SdkConfig {
+/// Builds the AWS SDK configuration from the standard chain (credentials and
+/// `AWS_ENDPOINT_URL*` endpoints) without any network call. The region must come from the
+/// environment or the profile files: without one, the SDK's default chains would ask the EC2
+/// instance metadata service at cold start.
+pub async fn sdk_config() -> Result<aws_config::SdkConfig, error::ConfigError> {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let region = aws_config::meta::region::RegionProviderChain::first_try(
+        aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(aws_config::profile::ProfileFileRegionProvider::new())
+    .region()
+    .await
+    .ok_or_else(|| error::ConfigError {
+        var: "AWS_REGION",
+        reason: "no AWS region is configured; set AWS_REGION (for example us-east-1) or a region in your AWS profile".into(),
+    })?;
     // One HTTP client for every SDK client, including the IAM client built per member
     // account: without it each gets its own connection pool and trust store, so a sweep
     // would open a new TLS connection to IAM for every account.
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
         .build_https();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http)
+        .region(region)
         .load()
-        .await
+        .await)
 }
 
 /// Deadline of a Lambda invocation (epoch milliseconds) as a monotonic instant.

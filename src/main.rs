@@ -128,8 +128,10 @@ fn init_tracing(lambda: bool) {
 
 async fn build() -> Result<&'static Onboarder, String> {
     let cfg = Config::from_env().map_err(|e| e.to_string())?;
-    let clients =
-        Clients::new(tfc_onboarder::sdk_config().await, &cfg).map_err(|e| e.to_string())?;
+    let sdk = tfc_onboarder::sdk_config()
+        .await
+        .map_err(|e| e.to_string())?;
+    let clients = Clients::new(sdk, &cfg).map_err(|e| e.to_string())?;
     // One instance for the life of the process, shared by every invocation.
     Ok(Box::leak(Box::new(Onboarder { cfg, clients })))
 }

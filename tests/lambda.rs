@@ -134,6 +134,33 @@ async fn a_bad_configuration_fails_the_cold_start_naming_the_variable() {
     assert!(!logs.contains(TOKEN));
 }
 
+#[tokio::test]
+async fn without_a_region_the_binary_stops_at_once_instead_of_asking_instance_metadata() {
+    let started = Instant::now();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tfc-onboarder"))
+        .env_clear()
+        .env(
+            "HOME",
+            std::env::temp_dir().join("tfc-onboarder-no-aws-profile"),
+        )
+        .env("TFE_ORGANIZATION", ORG)
+        .env("TFE_TOKEN", TOKEN)
+        .args(["onboard", "--account-id", "123456789012"])
+        .output()
+        .await
+        .expect("run the CLI");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AWS_REGION"), "{stderr}");
+    // The SDK logs its instance-metadata attempts; there must be none.
+    assert!(!stderr.contains("IMDS"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// A free port on 127.0.0.1 (closed again; a race is possible but harmless in tests).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
