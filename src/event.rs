@@ -240,21 +240,16 @@ struct ManualOnboard {
     overrides: Overrides,
 }
 
+// Unknown fields and field types are refused by `check_fields` before these are read.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ManualReconcile {
-    #[allow(dead_code)] // present by construction: it is how this shape was recognised
-    action: String,
     #[serde(default)]
     dry_run: bool,
     continuation: Option<String>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ManualOffboard {
-    #[allow(dead_code)]
-    action: String,
     account_id: String,
     #[serde(default)]
     dry_run: bool,
