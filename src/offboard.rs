@@ -9,7 +9,7 @@ use crate::domain::{AccountId, RoleArn};
 use crate::error::{Failure, Step, StepError};
 use crate::mapping::{self, Overrides, Placement};
 use crate::onboard::Onboarder;
-use crate::policy::{owned_keys, KEY_APPLY_ROLE, KEY_PLAN_ROLE, KEY_RUN_ROLE};
+use crate::policy::{owned_keys, role_keys};
 use crate::report::{Action, Change, ErrorInfo, Outcome, Report, VarsetRef};
 use crate::tfc::varsets;
 
@@ -79,6 +79,10 @@ async fn run(
         return Ok(Some("the account left the organization and ONBOARD_VARSET_NAME needs its name; remove its variables by hand".into()));
     }
     report.account_name = (!name.is_empty()).then_some(name.clone());
+    // The opt-out tag only stops onboarding: an account that opted out after it was onboarded
+    // still has variables to remove, found through its other tags.
+    let opt_out = format!("{}onboard", ob.cfg.tag_prefix);
+    let tags: Vec<(String, String)> = tags.into_iter().filter(|(k, _)| *k != opt_out).collect();
     let settings = mapping::resolve(
         &ob.cfg,
         account,
@@ -87,21 +91,12 @@ async fn run(
         &tags,
         &Placement::default(),
     )
-    .map_err(|r| fail(Step::Settings)(StepError::Refused(r)))?;
-    // An opted-out account may still have variables from before it opted out.
-    let settings = match settings {
-        Some(s) => s,
-        None => mapping::resolve(
-            &ob.cfg,
-            account,
-            &name,
-            &Overrides::default(),
-            &[],
-            &Placement::default(),
-        )
-        .map_err(|r| fail(Step::Settings)(StepError::Refused(r)))?
-        .ok_or_else(|| fail(Step::Settings)(StepError::Refused("no settings".into())))?,
-    };
+    .map_err(|r| fail(Step::Settings)(StepError::Refused(r)))?
+    .ok_or_else(|| {
+        fail(Step::Settings)(StepError::Refused(
+            "no settings without the opt-out tag".into(),
+        ))
+    })?;
     let tfc = &ob.clients.tfc;
     let offboard = |e: crate::error::TfcError| fail(Step::Offboard)(e.into());
     let Some(set) = varsets::find(tfc, &settings.varset_name)
@@ -121,10 +116,7 @@ async fn run(
     let vars = varsets::list_vars(tfc, &set.id).await.map_err(offboard)?;
     let alias = settings.alias.as_deref();
     let ours = owned_keys(alias);
-    let role_keys: Vec<String> = [KEY_RUN_ROLE, KEY_PLAN_ROLE, KEY_APPLY_ROLE]
-        .iter()
-        .map(|k| alias.map_or_else(|| (*k).to_owned(), |a| format!("{k}_{a}")))
-        .collect();
+    let role_keys = role_keys(alias);
     let names_this_account = vars.iter().any(|v| {
         role_keys.contains(&v.key)
             && v.value

@@ -214,6 +214,14 @@ fn other_mode_keys(spec: &VariableSpec<'_>) -> Vec<String> {
 }
 
 /// Every key this tool may have written for one account (used when offboarding).
+/// The keys that hold role ARNs for one account (every role mode).
+pub fn role_keys(alias: Option<&str>) -> Vec<String> {
+    [KEY_RUN_ROLE, KEY_PLAN_ROLE, KEY_APPLY_ROLE]
+        .iter()
+        .map(|b| keyed(b, alias))
+        .collect()
+}
+
 pub fn owned_keys(alias: Option<&str>) -> Vec<String> {
     [
         KEY_PROVIDER_AUTH,
@@ -235,10 +243,7 @@ pub fn check_foreign_roles(
     actual: &[ActualVar],
     alias: Option<&str>,
 ) -> Result<(), String> {
-    let role_keys: Vec<String> = [KEY_RUN_ROLE, KEY_PLAN_ROLE, KEY_APPLY_ROLE]
-        .iter()
-        .map(|b| keyed(b, alias))
-        .collect();
+    let role_keys = role_keys(alias);
     for var in actual
         .iter()
         .filter(|v| v.category == "env" && role_keys.contains(&v.key))
