@@ -171,6 +171,13 @@ variable "existing_token_secret_arn" {
     condition     = var.existing_token_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.existing_token_secret_arn))
     error_message = "existing_token_secret_arn must be a Secrets Manager secret ARN."
   }
+
+  validation {
+    # IAM matches the grant against the complete ARN; a partial ARN (without
+    # the suffix) would leave the function unable to read its own token.
+    condition     = var.existing_token_secret_arn == null || can(regex(":secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$", var.existing_token_secret_arn))
+    error_message = "existing_token_secret_arn must be the secret's complete ARN, ending in '-' and the six random characters Secrets Manager appends to the name (e.g. ...:secret:tfe-api-token-AbC123). A partial ARN would not match the function's secretsmanager:GetSecretValue grant. Print the complete one with: aws secretsmanager describe-secret --secret-id <name> --query ARN --output text"
+  }
 }
 
 variable "secret_name" {
@@ -188,14 +195,21 @@ variable "secret_name" {
 # What the function creates in each account
 # ---------------------------------------------------------------------------
 
-variable "access_role_name" {
-  type        = string
-  description = "Role the function assumes in each member account. Invited accounts do not have OrganizationAccountAccessRole unless someone created it."
-  default     = "OrganizationAccountAccessRole"
+variable "access_role_names" {
+  type        = list(string)
+  description = "Roles the function tries, in this order, to reach each member account; the first it may assume is used. Accounts created through Organizations have OrganizationAccountAccessRole, accounts enrolled by Control Tower have AWSControlTowerExecution, invited accounts have neither unless someone created it."
+  default     = ["OrganizationAccountAccessRole", "AWSControlTowerExecution"]
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.access_role_name))
-    error_message = "access_role_name must be a valid IAM role name (no wildcards, no path)."
+    condition     = length(var.access_role_names) >= 1 && length(var.access_role_names) <= 5 && length(distinct(var.access_role_names)) == length(var.access_role_names)
+    error_message = "access_role_names must hold 1 to 5 distinct role names."
+  }
+
+  validation {
+    # ',' is valid in IAM role names but separates the names in
+    # ONBOARD_ACCESS_ROLE_NAMES, so it is refused here.
+    condition     = alltrue([for role in var.access_role_names : can(regex("^[A-Za-z0-9+=.@_-]{1,64}$", role))])
+    error_message = "Every access_role_names entry must be a plain IAM role name: 1-64 letters, digits or +=.@_- (no path, no wildcard, no comma)."
   }
 }
 
@@ -409,7 +423,7 @@ variable "reconcile_schedule" {
 
 variable "enable_control_tower" {
   type        = bool
-  description = "Also onboard on Control Tower CreateManagedAccount/UpdateManagedAccount events (received in the Region of the aws.control_tower provider) and allow assuming AWSControlTowerExecution."
+  description = "Also onboard on Control Tower CreateManagedAccount/UpdateManagedAccount events, received in the Region of the aws.control_tower provider (the Control Tower home Region). Which roles the function may assume is access_role_names' business."
   default     = false
 }
 

@@ -32,7 +32,7 @@ EXPECTED_ENV = {
     "TFE_HOSTNAME",
     "TFE_TOKEN_SECRET_ID",
     "TFE_ADDRESS",
-    "ONBOARD_ACCESS_ROLE_NAME",
+    "ONBOARD_ACCESS_ROLE_NAMES",
     "ONBOARD_ROLE_NAME",
     "ONBOARD_ROLE_POLICY_ARNS",
     "ONBOARD_PERMISSIONS_BOUNDARY_ARN",
@@ -61,7 +61,7 @@ OPTIONAL_ENV = {
 }
 # Documented but never set by the module: the token must not pass through
 # Terraform, and the tuning knobs keep the function's defaults, which the module's
-# IAM policy (default event bus, AWSControlTowerExecution) is written for.
+# IAM policy (default event bus) is written for.
 NOT_SET_BY_MODULE = {
     "TFE_TOKEN",
     "TFE_RATE_LIMIT",
@@ -71,13 +71,15 @@ NOT_SET_BY_MODULE = {
     "ONBOARD_RETRY_BASE_MS",
     "ONBOARD_NEW_ACCOUNT_WINDOW_SECS",
 }
+# Replaced by ONBOARD_ACCESS_ROLE_NAMES; the function refuses them at cold start.
+REFUSED_BY_FUNCTION = {"ONBOARD_ACCESS_ROLE_NAME", "ONBOARD_CONTROL_TOWER_ROLE_NAME"}
 
 ENV_SOURCES = {
     "TFE_ORGANIZATION": "${var.tfe_organization}",
     "TFE_HOSTNAME": "${var.tfe_hostname}",
     "TFE_TOKEN_SECRET_ID": "${local.secret_arn}",
     "TFE_ADDRESS": "${var.tfe_address}",
-    "ONBOARD_ACCESS_ROLE_NAME": "${var.access_role_name}",
+    "ONBOARD_ACCESS_ROLE_NAMES": '${join(",", var.access_role_names)}',
     "ONBOARD_ROLE_NAME": "${var.role_name}",
     "ONBOARD_ROLE_POLICY_ARNS": '${join(",", var.role_policy_arns)}',
     "ONBOARD_PERMISSIONS_BOUNDARY_ARN": "${var.permissions_boundary_arn}",
@@ -110,7 +112,7 @@ EXPECTED_DEFAULTS = {
     "tfe_address": None,
     "existing_token_secret_arn": None,
     "kms_key_arn": None,
-    "access_role_name": "OrganizationAccountAccessRole",
+    "access_role_names": ["OrganizationAccountAccessRole", "AWSControlTowerExecution"],
     "role_name": "terraform-cloud",
     "role_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"],
     "plan_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
@@ -284,7 +286,7 @@ def _accepted(module: Module, variable: str, value: str) -> bool:
     ("variable", "good", "bad"),
     [
         ("tfe_organization", ["my-org", "Acme_Corp", "org1"], ["", "*", "my*org", "my org", "org:x", "a/b"]),
-        ("access_role_name", ["OrganizationAccountAccessRole", "a+b=c,d.e@f_g-h"], ["*", "Org*", "path/role", ""]),
+        ("access_role_names", ["OrganizationAccountAccessRole", "a+b=c.e@f_g-h"], ["*", "Org*", "path/role", "", "a,b", "x" * 65]),
         ("role_name", ["terraform-cloud"], ["*", "a b", ""]),
         ("name", ["tfc-onboarder", "x"], ["", "a" * 41, "has space", "a.b"]),
         ("tfe_hostname", ["app.terraform.io", "tfe.example.com:8443"], ["https://app.terraform.io", "host/path", ""]),
@@ -295,8 +297,18 @@ def _accepted(module: Module, variable: str, value: str) -> bool:
         ("audience", ["aws.workload.identity"], ["*", "a,b", "a b", ""]),
         (
             "existing_token_secret_arn",
-            ["arn:aws:secretsmanager:us-east-1:111122223333:secret:tfe-AbCdEf"],
-            ["tfe-api-token", "arn:aws:ssm:us-east-1:111122223333:parameter/x"],
+            [
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:tfe-AbCdEf",
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:tfc-onboarder/tfe-api-token-a1B2c3",
+            ],
+            [
+                "tfe-api-token",
+                "arn:aws:ssm:us-east-1:111122223333:parameter/x",
+                # Partial ARNs: the name without the six characters Secrets Manager appends.
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:tfc-onboarder/tfe-api-token",
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:tfe",
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:tfe-AbCdE",
+            ],
         ),
         (
             "kms_key_arn",
@@ -415,6 +427,7 @@ def test_environment_names(module: Module):
     configured = always | optional
     assert configured == EXPECTED_ENV
     assert not configured & NOT_SET_BY_MODULE
+    assert not configured & REFUSED_BY_FUNCTION, "the function refuses these at cold start"
 
     documented = _readme_env_names()
     if documented is not None:
@@ -742,21 +755,27 @@ def test_no_wildcard_actions(function_statements: list[dict]):
             assert not action.startswith("iam:"), f"the function needs no IAM rights in the management account: {action}"
 
 
-def test_assume_role_only_on_the_access_roles(function_statements: list[dict]):
-    assume = _statements_with(function_statements, "sts:AssumeRole")
-    static = [s for s in assume if s["for_each"] is None]
-    dynamic = [s for s in assume if s["for_each"] is not None]
-    assert len(static) == 1 and len(dynamic) == 1
-    (access,) = static
-    assert access["actions"] == ["sts:AssumeRole"]
-    assert access["resources"] == ["arn:${local.partition}:iam::*:role/${var.access_role_name}"]
-    (control_tower,) = dynamic
-    assert control_tower["for_each"] == "${var.enable_control_tower ? [1] : []}"
-    assert control_tower["actions"] == ["sts:AssumeRole"]
-    assert control_tower["resources"] == ["arn:${local.partition}:iam::*:role/AWSControlTowerExecution"]
-    for statement in assume:
-        for resource in statement["resources"]:
-            assert not resource.endswith(":role/*") and not resource.endswith("/*"), resource
+def test_assume_role_only_on_the_access_roles_of_this_organization(function_statements: list[dict], module: Module):
+    (assume,) = _statements_with(function_statements, "sts:AssumeRole")
+    assert assume["for_each"] is None, "the grant does not depend on enable_control_tower any more"
+    assert assume["actions"] == ["sts:AssumeRole"]
+    # Exactly the configured names, each as arn:<partition>:iam::*:role/<name>.
+    assert assume["resources"] == '${[for role in var.access_role_names : "arn:${local.partition}:iam::*:role/${role}"]}'
+    (condition,) = assume["condition"]
+    assert condition == {"test": "StringEquals", "variable": "aws:ResourceOrgID", "values": ["${local.organization_id}"]}
+    assert module.locals["organization_id"] == "${data.aws_organizations_organization.this.id}"
+    module.data_source("aws_organizations_organization", "this")
+
+
+def test_access_role_names_expand_to_role_arns_without_wildcards(module: Module):
+    # What the for expression yields for the default list (and any list the
+    # validation admits): one ARN per name, no '*' in the role part.
+    names = module.variables["access_role_names"]["default"]
+    assert names == ["OrganizationAccountAccessRole", "AWSControlTowerExecution"]
+    for name in names + ["a+b=c.e@f_g-h"]:
+        assert _accepted(module, "access_role_names", name)
+        arn = f"arn:aws:iam::*:role/{name}"
+        assert "*" not in arn.split(":role/")[1]
 
 
 def test_organizations_access(function_statements: list[dict], module: Module):
@@ -776,9 +795,9 @@ def test_organizations_access(function_statements: list[dict], module: Module):
         if actions & scoped_actions:
             assert actions <= scoped_actions
             assert statement["resources"] == [
-                "${local.organizations_arn_prefix}:account/o-*/*",
-                "${local.organizations_arn_prefix}:ou/o-*/ou-*",
-                "${local.organizations_arn_prefix}:root/o-*/r-*",
+                "${local.organizations_arn_prefix}:account/${local.organization_id}/*",
+                "${local.organizations_arn_prefix}:ou/${local.organization_id}/ou-*",
+                "${local.organizations_arn_prefix}:root/${local.organization_id}/r-*",
             ]
         else:
             assert actions <= unscoped_actions
@@ -794,7 +813,8 @@ def test_star_resources_only_where_iam_requires_it(function_statements: list[dic
         "xray:PutTelemetryRecords",
     }
     for statement in function_statements:
-        if "*" in statement["resources"]:
+        # A string is an expression (the access roles' for expression), not "*".
+        if isinstance(statement["resources"], list) and "*" in statement["resources"]:
             assert set(statement["actions"]) <= allowed_on_star, statement["actions"]
 
 
