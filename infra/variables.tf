@@ -164,7 +164,7 @@ variable "tfe_address" {
 
 variable "existing_token_secret_arn" {
   type        = string
-  description = "ARN of an existing Secrets Manager secret holding the HCP Terraform API token. Null creates an empty secret that the operator fills with `aws secretsmanager put-secret-value`."
+  description = "Complete ARN (with the six random characters Secrets Manager appends to the name) of an existing Secrets Manager secret holding the HCP Terraform API token. Null creates an empty secret that the operator fills with `aws secretsmanager put-secret-value`."
   default     = null
 
   validation {
@@ -455,12 +455,45 @@ variable "maximum_event_age_in_seconds" {
 
 variable "alarm_sns_topic_arn" {
   type        = string
-  description = "Optional SNS topic notified by the alarms (alarm and OK transitions)."
+  description = "Optional SNS topic, in the function's Region, notified by the alarms (alarm and OK transitions)."
   default     = null
 
   validation {
     condition     = var.alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$", var.alarm_sns_topic_arn))
     error_message = "alarm_sns_topic_arn must be an SNS topic ARN."
+  }
+}
+
+variable "control_tower_alarm_sns_topic_arn" {
+  type        = string
+  description = "Optional SNS topic in the Control Tower home Region notified by the alarms of the forwarding rule there (a CloudWatch alarm only notifies topics of its own Region). Only used when Control Tower events are forwarded from another Region."
+  default     = null
+
+  validation {
+    condition     = var.control_tower_alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$", var.control_tower_alarm_sns_topic_arn))
+    error_message = "control_tower_alarm_sns_topic_arn must be an SNS topic ARN."
+  }
+}
+
+variable "rule_maximum_retry_attempts" {
+  type        = number
+  description = "Retries EventBridge makes to deliver an event to a rule's target (the function, or the forwarding bus) before putting it in the rules' dead-letter queue."
+  default     = 185
+
+  validation {
+    condition     = var.rule_maximum_retry_attempts >= 0 && var.rule_maximum_retry_attempts <= 185 && floor(var.rule_maximum_retry_attempts) == var.rule_maximum_retry_attempts
+    error_message = "rule_maximum_retry_attempts must be a whole number between 0 and 185."
+  }
+}
+
+variable "rule_maximum_event_age_in_seconds" {
+  type        = number
+  description = "How long EventBridge keeps retrying delivery of an event to a rule's target before putting it in the rules' dead-letter queue."
+  default     = 86400
+
+  validation {
+    condition     = var.rule_maximum_event_age_in_seconds >= 60 && var.rule_maximum_event_age_in_seconds <= 86400 && floor(var.rule_maximum_event_age_in_seconds) == var.rule_maximum_event_age_in_seconds
+    error_message = "rule_maximum_event_age_in_seconds must be a whole number between 60 and 86400."
   }
 }
 

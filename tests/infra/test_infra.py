@@ -135,6 +135,9 @@ EXPECTED_DEFAULTS = {
     "maximum_retry_attempts": 2,
     "maximum_event_age_in_seconds": 21600,
     "alarm_sns_topic_arn": None,
+    "control_tower_alarm_sns_topic_arn": None,
+    "rule_maximum_retry_attempts": 185,
+    "rule_maximum_event_age_in_seconds": 86400,
     "create_cloudtrail": False,
     "allow_non_us_east_1": False,
 }
@@ -153,6 +156,9 @@ EXPECTED_OUTPUTS = {
     "secret_arn",
     "role_arn",
     "schedule_arn",
+    "events_dlq_url",
+    "events_dlq_arn",
+    "control_tower_forward_dlq_url",
 }
 
 ALL_TF_FILES = sorted(INFRA_DIR.rglob("*.tf"))
@@ -342,6 +348,9 @@ def test_tfe_organization_is_required_and_never_a_wildcard(module: Module):
         ("max_session_duration", [">= 3600", "<= 43200", "var.max_session_duration == null"]),
         ("onboard_concurrency", [">= 1", "<= 64"]),
         ("ou_rules", ["can(jsondecode(var.ou_rules))"]),
+        ("access_role_names", [">= 1", "<= 5", "length(distinct(var.access_role_names)) == length(var.access_role_names)"]),
+        ("rule_maximum_retry_attempts", [">= 0", "<= 185"]),
+        ("rule_maximum_event_age_in_seconds", [">= 60", "<= 86400"]),
         ("role_policy_arns", ["alltrue("]),
         ("plan_policy_arns", ["alltrue("]),
     ],
@@ -473,17 +482,49 @@ def test_failure_queue(module: Module):
 
 def test_alarms(module: Module):
     alarms = module.resources_of_type("aws_cloudwatch_metric_alarm")
-    by_metric = {(a["namespace"], a["metric_name"]): a for a in alarms.values()}
-
-    errors = by_metric[("AWS/Lambda", "Errors")]
+    assert set(alarms) == {
+        "function_errors",
+        "failure_queue_not_empty",
+        "rule_failed_invocations",
+        "events_dlq_not_empty",
+        "control_tower_forward_failed_invocations",
+        "control_tower_forward_dlq_not_empty",
+    }
+    errors = alarms["function_errors"]
+    assert (errors["namespace"], errors["metric_name"]) == ("AWS/Lambda", "Errors")
     assert errors["dimensions"] == {"FunctionName": "${aws_lambda_function.this.function_name}"}
-    queue = by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
-    assert queue["dimensions"] == {"QueueName": "${aws_sqs_queue.failures.name}"}
 
-    for alarm in (errors, queue):
-        assert alarm["comparison_operator"] == "GreaterThanThreshold"
-        assert alarm["threshold"] == 0
-        assert alarm["alarm_actions"] == "${local.alarm_actions}"
+    queues = {
+        "failure_queue_not_empty": "${aws_sqs_queue.failures.name}",
+        "events_dlq_not_empty": "${aws_sqs_queue.events_dlq.name}",
+        "control_tower_forward_dlq_not_empty": "${aws_sqs_queue.control_tower_forward_dlq[0].name}",
+    }
+    for name, queue in queues.items():
+        alarm = alarms[name]
+        assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        assert alarm["dimensions"] == {"QueueName": queue}
+
+    # Every rule invoking the function, and the forwarding rule, has its FailedInvocations watched.
+    rules = alarms["rule_failed_invocations"]
+    assert rules["for_each"] == "${local.enabled_lambda_rules}"
+    assert (rules["namespace"], rules["metric_name"]) == ("AWS/Events", "FailedInvocations")
+    assert rules["dimensions"] == {"RuleName": "${aws_cloudwatch_event_rule.lambda[each.key].name}"}
+    forward = alarms["control_tower_forward_failed_invocations"]
+    assert (forward["namespace"], forward["metric_name"]) == ("AWS/Events", "FailedInvocations")
+    assert forward["dimensions"] == {"RuleName": "${aws_cloudwatch_event_rule.control_tower_forward[0].name}"}
+
+    for name, alarm in alarms.items():
+        assert alarm["comparison_operator"] == "GreaterThanThreshold", name
+        assert alarm["threshold"] == 0, name
+        assert alarm["treat_missing_data"] == "notBreaching", name
+        if name.startswith("control_tower_forward"):
+            # Alarms live in the Region of their metric, with that Region's topic.
+            assert alarm["provider"] == "${aws.control_tower}", name
+            assert alarm["count"] == "${local.forward_control_tower_events ? 1 : 0}", name
+            assert alarm["alarm_actions"] == "${local.control_tower_alarm_actions}", name
+        else:
+            assert "provider" not in alarm, name
+            assert alarm["alarm_actions"] == "${local.alarm_actions}", name
     assert module.locals["alarm_actions"] == "${var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]}"
 
 
@@ -515,6 +556,58 @@ def test_no_secret_value_anywhere():
 def test_readme_tells_the_operator_to_put_the_token():
     readme = (INFRA_DIR / "README.md").read_text(encoding="utf-8")
     assert "aws secretsmanager put-secret-value" in readme
+
+
+def test_alarm_topics_must_be_in_the_alarms_region(module: Module):
+    alarms = module.resources_of_type("aws_cloudwatch_metric_alarm")
+    for name, region in (("function_errors", "local.region"),
+                         ("control_tower_forward_failed_invocations", "data.aws_region.control_tower.id")):
+        (lifecycle,) = alarms[name]["lifecycle"]
+        (precondition,) = lifecycle["precondition"]
+        assert region in precondition["condition"], name
+        assert "only notify topics of their own Region" in precondition["error_message"]
+
+
+def test_every_event_target_retries_and_keeps_what_it_cannot_deliver(module: Module):
+    targets = module.resources_of_type("aws_cloudwatch_event_target")
+    assert set(targets) == {"lambda", "control_tower_forward"}
+    queues = {"lambda": "${aws_sqs_queue.events_dlq.arn}", "control_tower_forward": "${aws_sqs_queue.control_tower_forward_dlq[0].arn}"}
+    policies = {"lambda": "${aws_sqs_queue_policy.events_dlq}", "control_tower_forward": "${aws_sqs_queue_policy.control_tower_forward_dlq}"}
+    for name, target in targets.items():
+        (retry,) = target["retry_policy"]
+        assert retry == {
+            "maximum_retry_attempts": "${var.rule_maximum_retry_attempts}",
+            "maximum_event_age_in_seconds": "${var.rule_maximum_event_age_in_seconds}",
+        }, name
+        (dead_letter,) = target["dead_letter_config"]
+        assert dead_letter == {"arn": queues[name]}, name
+        assert target["depends_on"] == [policies[name]], name
+
+
+def test_dead_letter_queues_are_encrypted_and_admit_only_their_rules(module: Module):
+    queue = module.resource("aws_sqs_queue", "events_dlq")
+    assert queue["kms_master_key_id"] == "${var.kms_key_arn}"
+    assert queue["sqs_managed_sse_enabled"] == "${var.kms_key_arn == null ? true : null}"
+    assert queue["message_retention_seconds"] == 14 * 24 * 3600
+    forward = module.resource("aws_sqs_queue", "control_tower_forward_dlq")
+    assert forward["provider"] == "${aws.control_tower}"
+    assert forward["sqs_managed_sse_enabled"] is True
+    assert forward["count"] == "${local.forward_control_tower_events ? 1 : 0}"
+
+    expected_sources = {
+        "events_dlq": "${[for key in sort(keys(local.enabled_lambda_rules)) : aws_cloudwatch_event_rule.lambda[key].arn]}",
+        "control_tower_forward_dlq": ["${aws_cloudwatch_event_rule.control_tower_forward[0].arn}"],
+    }
+    for name, sources in expected_sources.items():
+        (statement,) = policy_statements(module.data_source("aws_iam_policy_document", name))
+        assert statement.get("effect", "Allow") == "Allow"
+        assert statement["actions"] == ["sqs:SendMessage"]
+        assert statement["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com"]}]
+        (condition,) = statement["condition"]
+        assert condition["test"] == "ArnEquals" and condition["variable"] == "aws:SourceArn"
+        assert condition["values"] == sources, name
+        policy = module.resource("aws_sqs_queue_policy", name)
+        assert policy["policy"].startswith(f"${{data.aws_iam_policy_document.{name}"), name
 
 
 # ---------------------------------------------------------------------------
