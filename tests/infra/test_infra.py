@@ -8,6 +8,7 @@ directly. Event patterns are matched against the sample events in events/.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import hcl2
@@ -66,7 +67,6 @@ NOT_SET_BY_MODULE = {
     "TFE_TOKEN",
     "TFE_RATE_LIMIT",
     "TFE_TIMEOUT_MS",
-    "ONBOARD_CONTROL_TOWER_ROLE_NAME",
     "ONBOARD_EVENT_BUS",
     "ONBOARD_RETRY_BASE_MS",
     "ONBOARD_NEW_ACCOUNT_WINDOW_SECS",
@@ -191,7 +191,7 @@ def test_every_tf_file_parses(path: Path):
 
 @pytest.mark.parametrize(
     "relative",
-    ["versions.tf", "variables.tf", "outputs.tf", "README.md", "examples/complete/main.tf"],
+    ["versions.tf", "variables.tf", "outputs.tf", "README.md", "examples/complete/main.tf", "examples/minimal/main.tf"],
 )
 def test_standard_layout(relative: str):
     assert (INFRA_DIR / relative).is_file(), f"infra/{relative} is missing"
@@ -207,18 +207,66 @@ def test_versions(module: Module):
     assert aws["configuration_aliases"] == ["${aws.control_tower}"]
 
 
-def test_example_uses_the_module():
-    example = load_file(INFRA_DIR / "examples" / "complete" / "main.tf")
-    modules = [body for block in example["module"] for body in block.values()]
-    assert len(modules) == 1
+EXAMPLES = sorted(p.parent for p in (INFRA_DIR / "examples").glob("*/main.tf"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_examples_use_the_module(example: Path):
+    parsed = load_file(example / "main.tf")
+    modules = [body for block in parsed["module"] for body in block.values()]
     (call,) = modules
     assert call["source"] == "../.."
-    providers = {_bare(key): _bare(value) for key, value in call["providers"].items()}
-    assert providers == {"aws": "aws", "aws.control_tower": "aws.control_tower"}
     for required in ("lambda_zip_path", "tfe_organization"):
         assert required in call
     # A relative path keeps the example usable from any checkout.
-    assert not call["lambda_zip_path"].startswith("/")
+    assert "${path.module}/../../../target/lambda/tfc-onboarder/bootstrap.zip" in call["lambda_zip_path"]
+
+
+def test_complete_example_fits_any_organization():
+    parsed = load_file(INFRA_DIR / "examples" / "complete" / "main.tf")
+    variables = {name: body for block in parsed["variable"] for name, body in block.items()}
+    defaults = {name: body.get("default", "required") for name, body in variables.items()}
+    assert defaults["tfe_organization"] == "required"
+    assert defaults["lambda_zip_path"] is None
+    assert defaults["region"] == "us-east-1"
+    assert defaults["control_tower_home_region"] is None
+    assert defaults["create_cloudtrail"] is False
+    for name, body in variables.items():
+        assert len(body.get("description", "")) >= 10, name
+
+    providers = {p.get("alias"): p for block in parsed["provider"] for p in [block["aws"]]}
+    assert providers[None]["region"] == "${var.region}"
+    assert providers["control_tower"]["region"] == "${coalesce(var.control_tower_home_region, var.region)}"
+    # No Region is hard-coded anywhere but in the default of var.region.
+    text = (INFRA_DIR / "examples" / "complete" / "main.tf").read_text(encoding="utf-8")
+    regions = re.findall(r'"([a-z]{2}-[a-z]+-\d)"', text)
+    assert regions == ["us-east-1"], regions
+
+    (call,) = [body for block in parsed["module"] for body in block.values()]
+    providers = {_bare(key): _bare(value) for key, value in call["providers"].items()}
+    assert providers == {"aws": "aws", "aws.control_tower": "aws.control_tower"}
+    assert call["enable_control_tower"] == "${var.control_tower_home_region != null}"
+    assert call["create_cloudtrail"] == "${var.create_cloudtrail}"
+    assert call["lambda_zip_path"] == (
+        '${coalesce(var.lambda_zip_path, "${path.module}/../../../target/lambda/tfc-onboarder/bootstrap.zip")}'
+    )
+    outputs = {name for block in parsed["output"] for name in block}
+    # The README's commands read these.
+    assert {"region", "function_name", "secret_arn"} <= outputs
+
+
+def test_minimal_example_passes_only_the_required_inputs():
+    parsed = load_file(INFRA_DIR / "examples" / "minimal" / "main.tf")
+    (call,) = [body for block in parsed["module"] for body in block.values()]
+    assert set(call) == {"source", "providers", "lambda_zip_path", "tfe_organization"}
+
+
+def test_cargo_deploy_metadata_names_the_secret_as_the_module_does(module: Module):
+    metadata = tomllib.loads((REPO_ROOT / "Cargo.toml").read_text(encoding="utf-8"))
+    deploy_env = metadata["package"]["metadata"]["lambda"]["deploy"]["env"]
+    assert module.locals["secret_name"] == '${coalesce(var.secret_name, "${var.name}/tfe-api-token")}'
+    module_default = f"{module.variables['name']['default']}/tfe-api-token"
+    assert deploy_env["TFE_TOKEN_SECRET_ID"] == module_default
 
 
 def test_hcl_files_have_no_machine_specific_paths():
@@ -528,36 +576,6 @@ def test_alarms(module: Module):
     assert module.locals["alarm_actions"] == "${var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]}"
 
 
-# ---------------------------------------------------------------------------
-# Secret
-# ---------------------------------------------------------------------------
-
-
-def test_secret_is_created_without_a_value(module: Module):
-    secret = module.resource("aws_secretsmanager_secret", "tfe_api")
-    assert secret["count"] == "${local.create_secret ? 1 : 0}"
-    assert secret["kms_key_id"] == "${var.kms_key_arn}"
-    assert module.locals["create_secret"] == "${var.existing_token_secret_arn == null}"
-    assert module.locals["secret_arn"] == (
-        "${local.create_secret ? aws_secretsmanager_secret.tfe_api[0].arn : var.existing_token_secret_arn}"
-    )
-
-
-def test_no_secret_value_anywhere():
-    # Not even commented out or in the example: the token must never be in state.
-    for path in ALL_TF_FILES:
-        assert "aws_secretsmanager_secret_version" not in path.read_text(encoding="utf-8"), _rel(path)
-    for path in ALL_TF_FILES:
-        parsed = load_file(path)
-        for block in parsed.get("resource", []) + parsed.get("data", []):
-            assert "aws_secretsmanager_secret_version" not in block, _rel(path)
-
-
-def test_readme_tells_the_operator_to_put_the_token():
-    readme = (INFRA_DIR / "README.md").read_text(encoding="utf-8")
-    assert "aws secretsmanager put-secret-value" in readme
-
-
 def test_alarm_topics_must_be_in_the_alarms_region(module: Module):
     alarms = module.resources_of_type("aws_cloudwatch_metric_alarm")
     for name, region in (("function_errors", "local.region"),
@@ -608,6 +626,36 @@ def test_dead_letter_queues_are_encrypted_and_admit_only_their_rules(module: Mod
         assert condition["values"] == sources, name
         policy = module.resource("aws_sqs_queue_policy", name)
         assert policy["policy"].startswith(f"${{data.aws_iam_policy_document.{name}"), name
+
+
+# ---------------------------------------------------------------------------
+# Secret
+# ---------------------------------------------------------------------------
+
+
+def test_secret_is_created_without_a_value(module: Module):
+    secret = module.resource("aws_secretsmanager_secret", "tfe_api")
+    assert secret["count"] == "${local.create_secret ? 1 : 0}"
+    assert secret["kms_key_id"] == "${var.kms_key_arn}"
+    assert module.locals["create_secret"] == "${var.existing_token_secret_arn == null}"
+    assert module.locals["secret_arn"] == (
+        "${local.create_secret ? aws_secretsmanager_secret.tfe_api[0].arn : var.existing_token_secret_arn}"
+    )
+
+
+def test_no_secret_value_anywhere():
+    # Not even commented out or in the example: the token must never be in state.
+    for path in ALL_TF_FILES:
+        assert "aws_secretsmanager_secret_version" not in path.read_text(encoding="utf-8"), _rel(path)
+    for path in ALL_TF_FILES:
+        parsed = load_file(path)
+        for block in parsed.get("resource", []) + parsed.get("data", []):
+            assert "aws_secretsmanager_secret_version" not in block, _rel(path)
+
+
+def test_readme_tells_the_operator_to_put_the_token():
+    readme = (INFRA_DIR / "README.md").read_text(encoding="utf-8")
+    assert "aws secretsmanager put-secret-value" in readme
 
 
 # ---------------------------------------------------------------------------
