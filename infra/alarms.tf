@@ -6,20 +6,81 @@ locals {
   # field of a topic ARN is its Region.
   alarm_topic_region               = try(split(":", var.alarm_sns_topic_arn)[3], null)
   control_tower_alarm_topic_region = try(split(":", var.control_tower_alarm_sns_topic_arn)[3], null)
+
+  # Every alarm of the function's Region, by the name it gets after
+  # "<name>-". Each fires on the first occurrence in five minutes.
+  alarms = merge(
+    {
+      errors = {
+        description = "The ${var.name} function returned an error; Lambda retries, and the failure queue gets the event if retries run out."
+        namespace   = "AWS/Lambda"
+        metric      = "Errors"
+        dimensions  = { FunctionName = aws_lambda_function.this.function_name }
+        statistic   = "Sum"
+      }
+      failure-queue-not-empty = {
+        description = "An account could not be onboarded or offboarded after all retries; the event is in ${aws_sqs_queue.failures.name}."
+        namespace   = "AWS/SQS"
+        metric      = "ApproximateNumberOfMessagesVisible"
+        dimensions  = { QueueName = aws_sqs_queue.failures.name }
+        statistic   = "Maximum"
+      }
+      events-dlq-not-empty = {
+        description = "EventBridge could not deliver an account event to the ${var.name} function; the event is in ${aws_sqs_queue.events_dlq.name}. Re-invoke the function with it once the cause is fixed."
+        namespace   = "AWS/SQS"
+        metric      = "ApproximateNumberOfMessagesVisible"
+        dimensions  = { QueueName = aws_sqs_queue.events_dlq.name }
+        statistic   = "Maximum"
+      }
+    },
+    # EventBridge could not invoke the function for a rule (after its retries,
+    # or at once for a permission problem): the event went to the dead-letter
+    # queue.
+    {
+      for key in keys(local.enabled_lambda_rules) : "${replace(key, "_", "-")}-failed-invocations" => {
+        description = "EventBridge could not deliver an event of the ${aws_cloudwatch_event_rule.lambda[key].name} rule to the ${var.name} function; it is in ${aws_sqs_queue.events_dlq.name}."
+        namespace   = "AWS/Events"
+        metric      = "FailedInvocations"
+        dimensions  = { RuleName = aws_cloudwatch_event_rule.lambda[key].name }
+        statistic   = "Sum"
+      }
+    },
+  )
+
+  # The same two signals for the forwarding rule, in the Control Tower home
+  # Region where its metrics are.
+  control_tower_alarms = local.forward_control_tower_events ? {
+    control-tower-forward-failed-invocations = {
+      description = "EventBridge could not forward a Control Tower event to the ${local.region} default bus; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
+      namespace   = "AWS/Events"
+      metric      = "FailedInvocations"
+      dimensions  = { RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name }
+      statistic   = "Sum"
+    }
+    ct-forward-dlq-not-empty = {
+      description = "A Control Tower event could not be forwarded to ${local.region}; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
+      namespace   = "AWS/SQS"
+      metric      = "ApproximateNumberOfMessagesVisible"
+      dimensions  = { QueueName = aws_sqs_queue.control_tower_forward_dlq[0].name }
+      statistic   = "Maximum"
+    }
+  } : {}
 }
 
-resource "aws_cloudwatch_metric_alarm" "function_errors" {
-  alarm_name          = "${var.name}-errors"
-  alarm_description   = "The ${var.name} function returned an error; Lambda retries, and the failure queue gets the event if retries run out."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
-  statistic           = "Sum"
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
   period              = 300
   evaluation_periods  = 1
   comparison_operator = "GreaterThanThreshold"
   threshold           = 0
-  # No invocations is the normal state, not a reason to alarm.
+  # No traffic is the normal state, not a reason to alarm.
   treat_missing_data = "notBreaching"
   alarm_actions      = local.alarm_actions
   ok_actions         = local.alarm_actions
@@ -33,74 +94,16 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   }
 }
 
-resource "aws_cloudwatch_metric_alarm" "failure_queue_not_empty" {
-  alarm_name          = "${var.name}-failure-queue-not-empty"
-  alarm_description   = "An account could not be onboarded or offboarded after all retries; the event is in ${aws_sqs_queue.failures.name}."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.failures.name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = local.tags
-}
-
-# EventBridge could not invoke the function for one of the rules (after its
-# retries, or at once for a permission problem): the event went to the
-# dead-letter queue.
-resource "aws_cloudwatch_metric_alarm" "rule_failed_invocations" {
-  for_each = local.enabled_lambda_rules
-
-  alarm_name          = "${var.name}-${replace(each.key, "_", "-")}-failed-invocations"
-  alarm_description   = "EventBridge could not deliver an event of the ${aws_cloudwatch_event_rule.lambda[each.key].name} rule to the ${var.name} function; it is in ${aws_sqs_queue.events_dlq.name}."
-  namespace           = "AWS/Events"
-  metric_name         = "FailedInvocations"
-  dimensions          = { RuleName = aws_cloudwatch_event_rule.lambda[each.key].name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = local.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "events_dlq_not_empty" {
-  alarm_name          = "${var.name}-events-dlq-not-empty"
-  alarm_description   = "EventBridge could not deliver an account event to the ${var.name} function; the event is in ${aws_sqs_queue.events_dlq.name}. Re-invoke the function with it once the cause is fixed."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.events_dlq.name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = local.tags
-}
-
-# The same two signals for the forwarding rule, in the Control Tower home
-# Region where its metrics are.
-resource "aws_cloudwatch_metric_alarm" "control_tower_forward_failed_invocations" {
-  count    = local.forward_control_tower_events ? 1 : 0
+resource "aws_cloudwatch_metric_alarm" "control_tower" {
+  for_each = local.control_tower_alarms
   provider = aws.control_tower
 
-  alarm_name          = "${var.name}-control-tower-forward-failed-invocations"
-  alarm_description   = "EventBridge could not forward a Control Tower event to the ${local.region} default bus; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
-  namespace           = "AWS/Events"
-  metric_name         = "FailedInvocations"
-  dimensions          = { RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name }
-  statistic           = "Sum"
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
   period              = 300
   evaluation_periods  = 1
   comparison_operator = "GreaterThanThreshold"
@@ -118,22 +121,13 @@ resource "aws_cloudwatch_metric_alarm" "control_tower_forward_failed_invocations
   }
 }
 
-resource "aws_cloudwatch_metric_alarm" "control_tower_forward_dlq_not_empty" {
-  count    = local.forward_control_tower_events ? 1 : 0
-  provider = aws.control_tower
+# The two alarms of earlier versions keep their place (no destroy and create).
+moved {
+  from = aws_cloudwatch_metric_alarm.function_errors
+  to   = aws_cloudwatch_metric_alarm.this["errors"]
+}
 
-  alarm_name          = "${var.name}-ct-forward-dlq-not-empty"
-  alarm_description   = "A Control Tower event could not be forwarded to ${local.region}; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.control_tower_forward_dlq[0].name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.control_tower_alarm_actions
-  ok_actions          = local.control_tower_alarm_actions
-  tags                = local.tags
+moved {
+  from = aws_cloudwatch_metric_alarm.failure_queue_not_empty
+  to   = aws_cloudwatch_metric_alarm.this["failure-queue-not-empty"]
 }

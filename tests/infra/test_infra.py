@@ -529,57 +529,54 @@ def test_failure_queue(module: Module):
 
 
 def test_alarms(module: Module):
-    alarms = module.resources_of_type("aws_cloudwatch_metric_alarm")
-    assert set(alarms) == {
-        "function_errors",
-        "failure_queue_not_empty",
-        "rule_failed_invocations",
-        "events_dlq_not_empty",
-        "control_tower_forward_failed_invocations",
-        "control_tower_forward_dlq_not_empty",
-    }
-    errors = alarms["function_errors"]
-    assert (errors["namespace"], errors["metric_name"]) == ("AWS/Lambda", "Errors")
-    assert errors["dimensions"] == {"FunctionName": "${aws_lambda_function.this.function_name}"}
+    # python-hcl2 gives the merge() of local.alarms back as one expression.
+    alarms = module.locals["alarms"]
+    for watched in (
+        'errors = {description = "The ${var.name} function returned an error',
+        'namespace = "AWS/Lambda", metric = "Errors", dimensions = {FunctionName = aws_lambda_function.this.function_name}',
+        'failure-queue-not-empty = {',
+        'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.failures.name}',
+        'events-dlq-not-empty = {',
+        'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.events_dlq.name}',
+        # One FailedInvocations alarm per rule that invokes the function.
+        'for key in keys(local.enabled_lambda_rules) : "${replace(key, "_", "-")}-failed-invocations" => {',
+        'namespace = "AWS/Events", metric = "FailedInvocations", dimensions = {RuleName = aws_cloudwatch_event_rule.lambda[key].name}',
+    ):
+        assert watched in alarms, watched
+    forward = module.locals["control_tower_alarms"]
+    assert forward.startswith("${local.forward_control_tower_events ? {")
+    assert "dimensions = {RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name}" in forward
+    assert "dimensions = {QueueName = aws_sqs_queue.control_tower_forward_dlq[0].name}" in forward
 
-    queues = {
-        "failure_queue_not_empty": "${aws_sqs_queue.failures.name}",
-        "events_dlq_not_empty": "${aws_sqs_queue.events_dlq.name}",
-        "control_tower_forward_dlq_not_empty": "${aws_sqs_queue.control_tower_forward_dlq[0].name}",
-    }
-    for name, queue in queues.items():
-        alarm = alarms[name]
-        assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
-        assert alarm["dimensions"] == {"QueueName": queue}
-
-    # Every rule invoking the function, and the forwarding rule, has its FailedInvocations watched.
-    rules = alarms["rule_failed_invocations"]
-    assert rules["for_each"] == "${local.enabled_lambda_rules}"
-    assert (rules["namespace"], rules["metric_name"]) == ("AWS/Events", "FailedInvocations")
-    assert rules["dimensions"] == {"RuleName": "${aws_cloudwatch_event_rule.lambda[each.key].name}"}
-    forward = alarms["control_tower_forward_failed_invocations"]
-    assert (forward["namespace"], forward["metric_name"]) == ("AWS/Events", "FailedInvocations")
-    assert forward["dimensions"] == {"RuleName": "${aws_cloudwatch_event_rule.control_tower_forward[0].name}"}
-
-    for name, alarm in alarms.items():
-        assert alarm["comparison_operator"] == "GreaterThanThreshold", name
-        assert alarm["threshold"] == 0, name
-        assert alarm["treat_missing_data"] == "notBreaching", name
-        if name.startswith("control_tower_forward"):
-            # Alarms live in the Region of their metric, with that Region's topic.
-            assert alarm["provider"] == "${aws.control_tower}", name
-            assert alarm["count"] == "${local.forward_control_tower_events ? 1 : 0}", name
-            assert alarm["alarm_actions"] == "${local.control_tower_alarm_actions}", name
-        else:
-            assert "provider" not in alarm, name
-            assert alarm["alarm_actions"] == "${local.alarm_actions}", name
+    resources = module.resources_of_type("aws_cloudwatch_metric_alarm")
+    assert set(resources) == {"this", "control_tower"}
+    assert resources["this"]["for_each"] == "${local.alarms}"
+    assert resources["control_tower"]["for_each"] == "${local.control_tower_alarms}"
+    # Alarms live in the Region of their metric, with that Region's topic.
+    assert "provider" not in resources["this"]
+    assert resources["control_tower"]["provider"] == "${aws.control_tower}"
+    assert resources["this"]["alarm_actions"] == "${local.alarm_actions}"
+    assert resources["control_tower"]["alarm_actions"] == "${local.control_tower_alarm_actions}"
+    for alarm in resources.values():
+        assert alarm["alarm_name"] == "${var.name}-${each.key}"
+        assert alarm["dimensions"] == "${each.value.dimensions}"
+        assert alarm["comparison_operator"] == "GreaterThanThreshold"
+        assert alarm["threshold"] == 0
+        assert alarm["treat_missing_data"] == "notBreaching"
     assert module.locals["alarm_actions"] == "${var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]}"
+
+
+def test_the_alarms_of_earlier_versions_keep_their_place():
+    moved = load_file(INFRA_DIR / "alarms.tf")["moved"]
+    assert {(m["from"], m["to"]) for m in moved} == {
+        ("${aws_cloudwatch_metric_alarm.function_errors}", '${aws_cloudwatch_metric_alarm.this["errors"]}'),
+        ("${aws_cloudwatch_metric_alarm.failure_queue_not_empty}", '${aws_cloudwatch_metric_alarm.this["failure-queue-not-empty"]}'),
+    }
 
 
 def test_alarm_topics_must_be_in_the_alarms_region(module: Module):
     alarms = module.resources_of_type("aws_cloudwatch_metric_alarm")
-    for name, region in (("function_errors", "local.region"),
-                         ("control_tower_forward_failed_invocations", "data.aws_region.control_tower.id")):
+    for name, region in (("this", "local.region"), ("control_tower", "data.aws_region.control_tower.id")):
         (lifecycle,) = alarms[name]["lifecycle"]
         (precondition,) = lifecycle["precondition"]
         assert region in precondition["condition"], name
