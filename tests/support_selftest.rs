@@ -615,8 +615,28 @@ async fn strict_assume_role_needs_the_role_and_a_trust_policy_that_lets_the_call
     let calls = proxy.assume_role_calls(&account);
     assert_eq!(calls.len(), 13);
     assert!(calls.windows(2).all(|w| w[0].at <= w[1].at));
+    assert!(fault_proxy::peak_per_second(&calls) >= 2);
+    assert_eq!(fault_proxy::peak_per_second(&calls[..1]), 1);
     assert_eq!(
         calls[0].param("RoleArn").as_deref(),
         Some(arn("OrganizationAccountAccessRole").as_str())
     );
+}
+
+#[tokio::test]
+async fn a_control_tower_account_has_only_its_own_role() {
+    let moto = Moto::shared();
+    let account = moto.create_account("selftest-ct", &[]).await;
+    moto.make_control_tower_account(&account).await;
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let sts = aws_sdk_sts::Client::new(&sdk_config_at(&proxy.url()));
+    let oaar = format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole");
+    let ct = format!("arn:aws:iam::{account}:role/AWSControlTowerExecution");
+    assert_eq!(
+        assume_via(&sts, &oaar).await.unwrap_err().code(),
+        Some("AccessDenied")
+    );
+    assume_via(&sts, &ct)
+        .await
+        .expect("AWSControlTowerExecution trusts the management account");
 }

@@ -40,6 +40,21 @@ pub struct Call {
     pub at: Instant,
 }
 
+/// The most calls that arrived within any one second (a window `[t, t + 1 s)`).
+pub fn peak_per_second(calls: &[Call]) -> usize {
+    let mut times: Vec<Instant> = calls.iter().map(|c| c.at).collect();
+    times.sort();
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| **t - times[i] < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 impl Call {
     /// A form field of a query-protocol request (STS, IAM), e.g. `RoleArn` of an AssumeRole.
     pub fn param(&self, key: &str) -> Option<String> {
