@@ -223,14 +223,26 @@ impl Onboarder {
         report.changes.push(change);
         report.provider_arn = Some(provider.clone());
 
-        let roles = self.roles(account);
-        for spec in self.role_specs(&roles, &provider, &settings) {
-            let changes = iam
+        let planned = self.roles(account);
+        let mut arns = Vec::new();
+        for spec in self.role_specs(&planned, &provider, &settings) {
+            let ensured = iam
                 .ensure_role(&spec)
                 .await
                 .map_err(|e| fail(Step::Role, account)(e.into()))?;
-            report.changes.extend(changes);
+            report.changes.extend(ensured.changes);
+            arns.push(ensured.arn);
         }
+        // The set and the report name the roles as IAM has them: an adopted role keeps its path.
+        let mut from_iam = arns.into_iter();
+        let mut arn = |planned: RoleArn| from_iam.next().unwrap_or(planned);
+        let roles = match planned {
+            Roles::Run(run) => Roles::Run(arn(run)),
+            Roles::Split { plan, apply } => Roles::Split {
+                plan: arn(plan),
+                apply: arn(apply),
+            },
+        };
         match &roles {
             Roles::Run(arn) => report.role_arn = Some(arn.clone()),
             Roles::Split { plan, apply } => {
@@ -374,7 +386,7 @@ impl Onboarder {
                     .next()
                     .unwrap_or_default()
                     .to_owned(),
-                arn: arn.clone(),
+                planned_arn: arn.clone(),
                 description: format!(
                     "Terraform Cloud {what} for organization {}",
                     self.cfg.organization
