@@ -90,10 +90,13 @@ impl AccessRoles<'_> {
                     if !pacer.wait(until).await {
                         break 'rounds;
                     }
-                    pacer.record(Instant::now());
                 }
                 let arn = RoleArn::new(self.partition, account, role);
-                match self.assume(&arn, retrying).await {
+                let answer = self.assume(&arn, retrying).await;
+                // Counted from the answer, not from the start: STS then sees at most the rate
+                // however long each call took to reach it.
+                pacer.record(Instant::now());
+                match answer {
                     Ok(config) => {
                         return Ok(Access::Assumed(Box::new(Assumed {
                             config,
@@ -166,9 +169,9 @@ impl AccessRoles<'_> {
 }
 
 /// At most `per_second` calls in any one-second window: a call may start only once the call
-/// `per_second` places before it is at least a second (plus jitter) old. A round of N roles
-/// therefore repeats every N / `per_second` seconds, without delaying a round that is not
-/// over the rate (the second role of the first round goes out at once).
+/// `per_second` places before it was answered at least a second (plus jitter) ago. A round of
+/// N roles therefore repeats about every N / `per_second` seconds, without delaying a round
+/// that is not over the rate (the second role of the first round goes out at once).
 struct Pacer {
     per_second: usize,
     /// When each of the last `per_second` calls allows the next but `per_second` - 1 calls.
@@ -190,10 +193,10 @@ impl Pacer {
         }
     }
 
-    fn record(&mut self, started: Instant) {
+    fn record(&mut self, answered: Instant) {
         let jitter = POLL_JITTER.mul_f64(fastrand::f64());
         self.releases
-            .push_back(started + Duration::from_secs(1) + jitter);
+            .push_back(answered + Duration::from_secs(1) + jitter);
         while self.releases.len() > self.per_second {
             self.releases.pop_front();
         }
