@@ -68,14 +68,7 @@ async fn assert_onboarded_in(env: &TestEnv, account: &str) {
     assert_eq!(attached_policies(&iam, "terraform-cloud").await, [ADMIN]);
     assert_eq!(
         set_vars(&env.tfc, &format!("aws-{account}")),
-        [
-            ("AWS_DEFAULT_REGION".to_owned(), "eu-west-1".to_owned()),
-            ("TFC_AWS_PROVIDER_AUTH".to_owned(), "true".to_owned()),
-            (
-                "TFC_AWS_RUN_ROLE_ARN".to_owned(),
-                format!("arn:aws:iam::{account}:role/terraform-cloud")
-            ),
-        ]
+        default_vars(account)
     );
 }
 

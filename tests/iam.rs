@@ -8,31 +8,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::env::*;
-use support::fault_proxy::{AwsFault, AwsFaultKind};
+use support::fault_proxy::AwsFault;
 use support::moto::Moto;
 use support::tfc_fake::FakeOptions;
 use tfc_onboarder::error::HandlerError;
 use tfc_onboarder::handler::Response;
 use tfc_onboarder::report::{Action, Outcome};
 use tokio::time::Instant;
-
-fn fault(
-    action: &'static str,
-    times: usize,
-    status: u16,
-    code: &'static str,
-    message: &'static str,
-) -> AwsFault {
-    AwsFault {
-        action,
-        times,
-        kind: AwsFaultKind::Error {
-            status,
-            code,
-            message,
-        },
-    }
-}
 
 fn error(response: Result<Response, HandlerError>) -> HandlerError {
     match response {
@@ -153,7 +135,7 @@ async fn an_iam_quota_fails_at_once_naming_the_quota_and_a_rerun_completes() {
         let account = env.new_account("quota", &[]).await;
         env.clear_counts();
         env.proxy
-            .inject(fault(action, 1, 409, "LimitExceeded", message));
+            .inject(AwsFault::error(action, 1, 409, "LimitExceeded", message));
         let err = error(handle_within_a_minute(&env, &manual(&account)).await);
         assert_eq!(err.error_type(), error_type, "{action}: {err}");
         for needle in [quota, message, "Service Quotas", account.as_str()] {
@@ -268,7 +250,7 @@ async fn a_trust_policy_refused_for_a_provider_iam_cannot_see_yet_is_retried_and
 
     // CreateRole right after CreateOpenIDConnectProvider.
     let fresh = env.new_account("propagation-create", &[]).await;
-    env.proxy.inject(fault(
+    env.proxy.inject(AwsFault::error(
         "CreateRole",
         2,
         400,
@@ -300,7 +282,7 @@ async fn a_trust_policy_refused_for_a_provider_iam_cannot_see_yet_is_retried_and
         .await
         .expect("CreateRole");
     env.clear_counts();
-    env.proxy.inject(fault(
+    env.proxy.inject(AwsFault::error(
         "UpdateAssumeRolePolicy",
         2,
         400,
@@ -314,7 +296,7 @@ async fn a_trust_policy_refused_for_a_provider_iam_cannot_see_yet_is_retried_and
     // Any other MalformedPolicyDocument is a defect, not propagation: it fails at once.
     let broken = env.new_account("propagation-other", &[]).await;
     env.clear_counts();
-    env.proxy.inject(fault(
+    env.proxy.inject(AwsFault::error(
         "CreateRole",
         1,
         400,

@@ -171,15 +171,7 @@ async fn proxy_error_faults_surface_through_the_sdk() {
     let proxy = FaultProxy::start(&moto.url()).await;
     let management = sdk_config_at(&proxy.url());
     let member = member_via(moto, &proxy).await;
-    let error = |status, code, message| AwsFault {
-        action: "",
-        times: 1,
-        kind: AwsFaultKind::Error {
-            status,
-            code,
-            message,
-        },
-    };
+    let error = |status, code, message| AwsFault::error("", 1, status, code, message);
 
     proxy.inject(AwsFault {
         action: "AssumeRole",

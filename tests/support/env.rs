@@ -131,6 +131,18 @@ pub fn report(response: Result<Response, HandlerError>) -> tfc_onboarder::report
     }
 }
 
+/// The variables of `aws-<account>` with the test defaults (single role, region eu-west-1).
+pub fn default_vars(account: &str) -> Vec<(String, String)> {
+    vec![
+        ("AWS_DEFAULT_REGION".to_owned(), "eu-west-1".to_owned()),
+        ("TFC_AWS_PROVIDER_AUTH".to_owned(), "true".to_owned()),
+        (
+            "TFC_AWS_RUN_ROLE_ARN".to_owned(),
+            format!("arn:aws:iam::{account}:role/terraform-cloud"),
+        ),
+    ]
+}
+
 /// The trust policy the issue documents, for this account and settings.
 pub fn expected_trust_policy(account: &str, sub: &str) -> Value {
     serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
@@ -86,6 +87,27 @@ pub enum AwsFaultKind {
     },
     /// Slows the call down, then lets it through.
     Delay(Duration),
+}
+
+impl AwsFault {
+    /// `times` calls of `action` answered with this error, without reaching moto.
+    pub fn error(
+        action: &'static str,
+        times: usize,
+        status: u16,
+        code: &'static str,
+        message: &'static str,
+    ) -> AwsFault {
+        AwsFault {
+            action,
+            times,
+            kind: AwsFaultKind::Error {
+                status,
+                code,
+                message,
+            },
+        }
+    }
 }
 
 pub struct FaultProxy {
@@ -279,6 +301,17 @@ impl Incoming {
             None,
             "fault-proxy",
         )
+    }
+
+    /// A configuration for calls the proxy itself makes to moto, in the caller's partition.
+    fn upstream(&self, shared: &Shared, credentials: Credentials) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(self.signing_region())
+            .endpoint_url(&shared.upstream)
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .retry_config(RetryConfig::disabled())
+            .build()
     }
 
     fn error(&self, status: u16, code: &str, message: &str) -> Response {
@@ -529,15 +562,7 @@ async fn caller_identity(
     if let Some(known) = shared.identities.lock().unwrap().get(&incoming.access_key) {
         return Ok(known.clone());
     }
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(incoming.signing_region())
-            .endpoint_url(&shared.upstream)
-            .credentials_provider(incoming.credentials(headers))
-            .retry_config(RetryConfig::disabled())
-            .build(),
-    );
+    let sts = aws_sdk_sts::Client::new(&incoming.upstream(shared, incoming.credentials(headers)));
     let me = sts
         .get_caller_identity()
         .send()
@@ -562,15 +587,11 @@ async fn trust_policy_in(
     incoming: &Incoming,
     role: &RoleArnParts,
 ) -> Result<Option<(String, serde_json::Value)>, Response> {
-    let iam = aws_sdk_iam::Client::from_conf(
-        aws_sdk_iam::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(incoming.signing_region())
-            .endpoint_url(&shared.upstream)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "proxy"))
-            .retry_config(RetryConfig::disabled())
-            .build(),
-    );
+    // Any key will do: the header, not the key, picks the account.
+    let iam = aws_sdk_iam::Client::new(&incoming.upstream(
+        shared,
+        Credentials::new("testing", "testing", None, None, "fault-proxy"),
+    ));
     let account = role.account.clone();
     let got = iam
         .get_role()
@@ -686,15 +707,7 @@ async fn add_client_id(
             "OpenIDConnectProviderArn and ClientID are required",
         );
     };
-    let iam = aws_sdk_iam::Client::from_conf(
-        aws_sdk_iam::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(incoming.signing_region())
-            .endpoint_url(&shared.upstream)
-            .credentials_provider(incoming.credentials(headers))
-            .retry_config(RetryConfig::disabled())
-            .build(),
-    );
+    let iam = aws_sdk_iam::Client::new(&incoming.upstream(shared, incoming.credentials(headers)));
 
     let _guard = shared.oidc_update.lock().await;
     let result: Result<(), Response> = async {
