@@ -1,7 +1,7 @@
 //! Checks the Terraform Cloud fake itself over real HTTP, so the onboarder's tests can trust
 //! that it is as strict as the real service.
 
-#[path = "support/tfc_fake.rs"]
+#[path = "support/tfc_fake/mod.rs"]
 mod tfc_fake;
 
 use std::time::{Duration, Instant, SystemTime};
