@@ -4,7 +4,7 @@
 //! Strictness is the point: a client that passes against this fake must already send the bearer
 //! token, the JSON:API content type on every mutating request, well-formed JSON:API documents,
 //! and must page through lists and survive the error shapes and throttling of the real service.
-
+//!
 //! Modules: `state` (the stored world), `server` (HTTP entry, auth, faults, rate limit,
 //! routing), `lists` (list endpoints and pagination), `varsets` and `vars` (the variable-set
 //! endpoints), `document` (request parsing and validation), `render` (response documents).
@@ -34,6 +34,9 @@ pub struct FakeOptions {
     pub max_page_size: usize,
     pub latency: Option<(Duration, Duration)>,
     pub rate_limit_per_sec: Option<u32>,
+    /// Creates store none of the variables sent inline with a set (`relationships.vars`), as a
+    /// server that does not support them would; the response then lists no variables.
+    pub create_ignores_inline_vars: bool,
 }
 
 impl Default for FakeOptions {
@@ -44,6 +47,7 @@ impl Default for FakeOptions {
             max_page_size: 100,
             latency: None,
             rate_limit_per_sec: None,
+            create_ignores_inline_vars: false,
         }
     }
 }
@@ -56,6 +60,8 @@ pub struct Varset {
     pub global: bool,
     pub priority: bool,
     pub organization: String,
+    /// The owning project; `None` when the organization owns the set.
+    pub parent_project: Option<String>,
     pub workspace_ids: Vec<String>,
     pub project_ids: Vec<String>,
     pub vars: Vec<Var>,
@@ -249,7 +255,30 @@ impl TfcFake {
         id
     }
 
+    /// An organization-owned set with non-sensitive variables (key, value, category).
     pub fn seed_varset(&self, org: &str, name: &str, vars: &[(&str, &str, &str)]) -> String {
+        self.seed_set(org, name, None, vars)
+    }
+
+    /// A set owned by the project `project_id`, as a project admin would create it; like the
+    /// API, the set is also applied to its project.
+    pub fn seed_project_varset(
+        &self,
+        org: &str,
+        project_id: &str,
+        name: &str,
+        vars: &[(&str, &str, &str)],
+    ) -> String {
+        self.seed_set(org, name, Some(project_id), vars)
+    }
+
+    fn seed_set(
+        &self,
+        org: &str,
+        name: &str,
+        parent_project: Option<&str>,
+        vars: &[(&str, &str, &str)],
+    ) -> String {
         let mut world = self.inner.world();
         world.require_org(org);
         assert!(
@@ -257,9 +286,17 @@ impl TfcFake {
                 .varsets
                 .iter()
                 .any(|vs| vs.organization == org && vs.name == name),
-            "variable set {name} already exists in {org}"
+            "variable set {name} already exists in {org} (names are unique per organization)"
         );
-        let now = SystemTime::now();
+        if let Some(project) = parent_project {
+            assert!(
+                world
+                    .projects
+                    .iter()
+                    .any(|p| p.id == project && p.organization == org),
+                "project {project} does not exist in {org}"
+            );
+        }
         let id = state::new_id("varset-");
         world.varsets.push(StoredVarset {
             id: id.clone(),
@@ -268,24 +305,43 @@ impl TfcFake {
             global: false,
             priority: false,
             organization: org.to_owned(),
-            parent_project: None,
+            parent_project: parent_project.map(str::to_owned),
             workspace_ids: Vec::new(),
-            project_ids: Vec::new(),
+            project_ids: parent_project.map(str::to_owned).into_iter().collect(),
             vars: vars
                 .iter()
                 .map(|(key, value, category)| {
-                    StoredVar::new(VarInput {
-                        key: (*key).to_owned(),
-                        value: (*value).to_owned(),
-                        category: (*category).to_owned(),
-                        hcl: false,
-                        sensitive: false,
-                        description: String::new(),
-                    })
+                    StoredVar::new(seed_input(key, value, category, false))
                 })
                 .collect(),
-            updated_at: now,
+            updated_at: SystemTime::now(),
         });
+        id
+    }
+
+    /// Adds a variable to an existing set, sensitive if asked (its value is then write-only).
+    pub fn seed_var(
+        &self,
+        varset_id: &str,
+        key: &str,
+        value: &str,
+        category: &str,
+        sensitive: bool,
+    ) -> String {
+        let mut world = self.inner.world();
+        let vs = world
+            .varsets
+            .iter_mut()
+            .find(|vs| vs.id == varset_id)
+            .unwrap_or_else(|| panic!("variable set {varset_id} does not exist"));
+        assert!(
+            !vs.key_taken(key, category, None),
+            "{key} ({category}) is already in {varset_id}"
+        );
+        let var = StoredVar::new(seed_input(key, value, category, sensitive));
+        let id = var.var.id.clone();
+        vs.vars.push(var);
+        vs.updated_at = SystemTime::now();
         id
     }
 
@@ -346,5 +402,16 @@ impl TfcFake {
     /// Remaining matches summed over all injected faults.
     pub fn pending_faults(&self) -> usize {
         self.inner.world().faults.iter().map(|f| f.times).sum()
+    }
+}
+
+fn seed_input(key: &str, value: &str, category: &str, sensitive: bool) -> VarInput {
+    VarInput {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        category: category.to_owned(),
+        hcl: false,
+        sensitive,
+        description: String::new(),
     }
 }

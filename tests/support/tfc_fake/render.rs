@@ -137,6 +137,10 @@ pub(super) fn refs_json(type_name: &str, ids: &[String]) -> Vec<Value> {
 
 pub(super) fn var_json(varset_id: &str, stored: &StoredVar) -> Value {
     let var = &stored.var;
+    // A sensitive value is never returned, by any endpoint. The docs only say it cannot be
+    // read; the OpenAPI schema makes `value` nullable and go-tfe's tests assert it is empty (a
+    // Go string reads null as ""). null is the stricter reading: a client that takes `value`
+    // for a string fails on it instead of comparing against "".
     let value = if var.sensitive {
         Value::Null
     } else {

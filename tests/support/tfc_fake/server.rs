@@ -15,7 +15,7 @@ use super::render::{json_response, no_content, status_code, status_error, ApiErr
 use super::state::{LogEntry, RefKind, World};
 use super::vars::{add_var, delete_var, show_var, update_var};
 use super::varsets::{
-    attach, create_varset, delete_varset, show_varset, show_workspace, update_varset,
+    attach, create_varset, delete_varset, show_project, show_varset, show_workspace, update_varset,
 };
 use super::{FaultKind, Inner, RecordedRequest, JSONAPI};
 
@@ -220,8 +220,11 @@ impl Inner {
             ("GET", ["organizations", org, "varsets"]) => {
                 self.list_varsets(world, org, query, path)
             }
-            ("POST", ["organizations", org, "varsets"]) => create_varset(world, org, body),
+            ("POST", ["organizations", org, "varsets"]) => {
+                create_varset(world, org, body, self.opts.create_ignores_inline_vars)
+            }
             ("GET", ["organizations", org, "workspaces", name]) => show_workspace(world, org, name),
+            ("GET", ["projects", id]) => show_project(world, id),
             ("GET", ["organizations", org, "projects"]) => {
                 self.list_projects(world, org, query, path)
             }

@@ -139,6 +139,7 @@ impl StoredVarset {
             global: self.global,
             priority: self.priority,
             organization: self.organization.clone(),
+            parent_project: self.parent_project.clone(),
             workspace_ids: self.workspace_ids.clone(),
             project_ids: self.project_ids.clone(),
             vars: self.vars.iter().map(|v| v.var.clone()).collect(),

@@ -88,13 +88,22 @@ pub(super) fn update_var(
     if let Some(description) = &description {
         validate_description(description, "/data/attributes/description")?;
     }
+    // The docs: a sensitive variable's value may be set, "but other attributes of a sensitive
+    // variable cannot be modified" (delete and recreate instead), and it can never be made
+    // non-sensitive. Re-sending an unchanged attribute is not a modification (clients such as
+    // the tfe provider send every attribute on update), so only real changes are refused.
+    if current.sensitive && sensitive == Some(false) {
+        return Err(ApiError::invalid(
+            "A sensitive variable cannot be made non-sensitive; delete it and create it again",
+            "/data/attributes/sensitive",
+        ));
+    }
     let changes_more_than_value = key.as_ref().is_some_and(|k| k != &current.key)
         || category.as_ref().is_some_and(|c| c != &current.category)
         || description
             .as_ref()
             .is_some_and(|d| d != &current.description)
-        || hcl.is_some_and(|h| h != current.hcl)
-        || sensitive == Some(false);
+        || hcl.is_some_and(|h| h != current.hcl);
     if current.sensitive && changes_more_than_value {
         return Err(ApiError::invalid(
             "Only the value of a sensitive variable can be changed",

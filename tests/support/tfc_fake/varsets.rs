@@ -18,6 +18,7 @@ pub(super) fn create_varset(
     world: &mut World,
     org: &str,
     body: &[u8],
+    ignore_inline_vars: bool,
 ) -> Result<Response, ApiError> {
     if !world.has_org(org) {
         return Err(ApiError::not_found());
@@ -30,21 +31,18 @@ pub(super) fn create_varset(
     let global = attrs.bool("global")?.unwrap_or(false);
     let priority = attrs.bool("priority")?.unwrap_or(false);
     let rels = Relationships::of(data)?;
-    let vars = rels.vars()?;
+    // go-tfe never sends `relationships.vars` and the schema lists only key, value and
+    // category there: a server may well drop them, which `FakeOptions` can model.
+    let vars = if ignore_inline_vars {
+        Vec::new()
+    } else {
+        rels.vars()?
+    };
     let mut workspace_ids = rels.refs(RefKind::Workspaces)?.unwrap_or_default();
     let mut project_ids = rels.refs(RefKind::Projects)?.unwrap_or_default();
     let parent_project = rels.parent_project(org)?;
     check_no_duplicate_keys(&vars, &[])?;
-    if world
-        .varsets
-        .iter()
-        .any(|vs| vs.organization == org && vs.name == name)
-    {
-        return Err(ApiError::invalid(
-            "Name has already been taken",
-            "/data/attributes/name",
-        ));
-    }
+    check_name_free(world, org, &name, None)?;
     world.resolve_refs(RefKind::Workspaces, org, &workspace_ids)?;
     world.resolve_refs(RefKind::Projects, org, &project_ids)?;
     if let Some(parent) = &parent_project {
@@ -144,6 +142,14 @@ pub(super) fn update_varset(
     let global = attrs.bool("global")?;
     let priority = attrs.bool("priority")?;
     let rels = Relationships::of(data)?;
+    // The docs: the parent "cannot be changed"; they are silent on re-sending the same parent,
+    // so (stricter) any parent in an update is refused.
+    if rels.data("parent")?.is_some() {
+        return Err(ApiError::invalid(
+            "The parent of a variable set cannot be changed; delete the set and recreate it",
+            "/data/relationships/parent",
+        ));
+    }
     let new_vars = rels.vars()?;
     let workspace_ids = rels.refs(RefKind::Workspaces)?;
     let project_ids = rels.refs(RefKind::Projects)?;
@@ -157,16 +163,7 @@ pub(super) fn update_varset(
                 "/data/attributes/name",
             ));
         }
-        if world
-            .varsets
-            .iter()
-            .any(|vs| vs.organization == org && vs.id != id && &vs.name == name)
-        {
-            return Err(ApiError::invalid(
-                "Name has already been taken",
-                "/data/attributes/name",
-            ));
-        }
+        check_name_free(world, &org, name, Some(id))?;
     }
     let will_be_global = global.unwrap_or(current.global);
     if will_be_global && current.parent_project.is_some() {
@@ -236,6 +233,29 @@ pub(super) fn update_varset(
     ))
 }
 
+/// Names are unique per organization (a 422 "Name has already been taken"). Whether a
+/// project-owned set's name collides with the organization's sets is not documented; the
+/// stricter reading is taken: one namespace for every set of the organization, whoever owns it.
+fn check_name_free(
+    world: &World,
+    org: &str,
+    name: &str,
+    except: Option<&str>,
+) -> Result<(), ApiError> {
+    let taken = world
+        .varsets
+        .iter()
+        .any(|vs| vs.organization == org && vs.name == name && Some(vs.id.as_str()) != except);
+    if taken {
+        Err(ApiError::invalid(
+            "Name has already been taken",
+            "/data/attributes/name",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 pub(super) fn delete_varset(world: &mut World, id: &str) -> Result<Response, ApiError> {
     let index = world.varset_index(id)?;
     world.varsets.remove(index);
@@ -289,6 +309,19 @@ pub(super) fn show_workspace(world: &World, org: &str, name: &str) -> Result<Res
     Ok(json_response(
         StatusCode::OK,
         &json!({"data": workspace_json(ws)}),
+    ))
+}
+
+/// `GET /projects/:project_id`, which the onboarder uses to name the owner of a set.
+pub(super) fn show_project(world: &World, id: &str) -> Result<Response, ApiError> {
+    let project = world
+        .projects
+        .iter()
+        .find(|p| p.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"data": project_json(world, project)}),
     ))
 }
 
