@@ -97,7 +97,7 @@ async fn run(
             "no settings without the opt-out tag".into(),
         ))
     })?;
-    let tfc = &ob.clients.tfc;
+    let tfc = &ob.tfc(deadline);
     let offboard = |e: crate::error::TfcError| fail(Step::Offboard)(e.into());
     let Some(set) = varsets::find(tfc, &settings.varset_name)
         .await

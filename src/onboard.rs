@@ -19,6 +19,7 @@ use crate::event::{OnboardRequest, Trigger};
 use crate::mapping::{self, AccountSettings, Placement};
 use crate::policy::{self, ActualVar, Roles, RunPhase, VarChange, VariableSpec};
 use crate::report::{Action, Change, ErrorInfo, Outcome, Report, VarsetRef};
+use crate::tfc::client::Tfc;
 use crate::tfc::varsets::{self, VarsetSummary};
 use crate::tfc::TfcClient;
 
@@ -52,7 +53,7 @@ pub enum Lookup {
 }
 
 impl Lookup {
-    pub async fn index(tfc: &TfcClient) -> Result<Self, TfcError> {
+    pub async fn index(tfc: &Tfc<'_>) -> Result<Self, TfcError> {
         let sets = varsets::list_all(tfc).await?;
         Ok(Self::Index(Mutex::new(
             sets.into_iter().map(|s| (s.name.clone(), s)).collect(),
@@ -61,7 +62,7 @@ impl Lookup {
 
     async fn find(
         &self,
-        tfc: &TfcClient,
+        tfc: &Tfc<'_>,
         name: &crate::domain::VarsetName,
     ) -> Result<Option<VarsetSummary>, TfcError> {
         match self {
@@ -111,6 +112,11 @@ impl Onboarder {
             },
             deadline,
         }
+    }
+
+    /// Every Terraform Cloud call of an invocation waits out throttling until `deadline`.
+    pub fn tfc(&self, deadline: Instant) -> Tfc<'_> {
+        self.clients.tfc.until(deadline)
     }
 
     pub fn organizations(&self, deadline: Instant) -> Organizations<'_> {
@@ -201,7 +207,8 @@ impl Onboarder {
             name: settings.varset_name.to_string(),
         });
 
-        let state = self.read_tfc(account, &settings, lookup).await?;
+        let tfc = self.tfc(deadline);
+        let state = self.read_tfc(&tfc, account, &settings, lookup).await?;
 
         let member = match self.assume(req, &info, deadline).await? {
             Ok(member) => member,
@@ -239,7 +246,9 @@ impl Onboarder {
         }
 
         let set = self
-            .converge_varset(account, &name, &settings, &roles, lookup, &state, report)
+            .converge_varset(
+                &tfc, account, &name, &settings, &roles, lookup, &state, report,
+            )
             .await
             .map_err(fail(Step::VariableSet, account))?;
         if let Some(set) = &set {
@@ -248,7 +257,7 @@ impl Onboarder {
                 name: set.name.clone(),
             });
         }
-        self.attach(set.as_ref(), &state, report)
+        self.attach(&tfc, set.as_ref(), &state, report)
             .await
             .map_err(fail(Step::Attach, account))?;
         Ok(None)
@@ -409,18 +418,18 @@ impl Onboarder {
     /// that does not exist) leaves the account untouched.
     async fn read_tfc(
         &self,
+        tfc: &Tfc<'_>,
         account: &AccountId,
         settings: &AccountSettings,
         lookup: &Lookup,
     ) -> Result<TfcState, Failure> {
-        let tfc = &self.clients.tfc;
         let set = lookup
             .find(tfc, &settings.varset_name)
             .await
             .map_err(|e| fail(Step::VariableSet, account)(e.into()))?;
         let vars = match &set {
             Some(set) => self
-                .vars_of(account, set, settings)
+                .vars_of(tfc, account, set, settings)
                 .await
                 .map_err(fail(Step::VariableSet, account))?,
             None => Vec::new(),
@@ -451,6 +460,7 @@ impl Onboarder {
     /// The set's variables, after checking the set may hold this account's role at all.
     async fn vars_of(
         &self,
+        tfc: &Tfc<'_>,
         account: &AccountId,
         set: &VarsetSummary,
         settings: &AccountSettings,
@@ -461,7 +471,7 @@ impl Onboarder {
                 set.name
             )));
         }
-        let vars = varsets::list_vars(&self.clients.tfc, &set.id).await?;
+        let vars = varsets::list_vars(tfc, &set.id).await?;
         policy::check_foreign_roles(account, &vars, settings.alias.as_deref())
             .map_err(StepError::Refused)?;
         Ok(vars)
@@ -470,6 +480,7 @@ impl Onboarder {
     #[allow(clippy::too_many_arguments)] // the steps' shared context, spelled out
     async fn converge_varset(
         &self,
+        tfc: &Tfc<'_>,
         account: &AccountId,
         name: &str,
         settings: &AccountSettings,
@@ -478,7 +489,6 @@ impl Onboarder {
         state: &TfcState,
         report: &mut Report,
     ) -> Result<Option<VarsetSummary>, StepError> {
-        let tfc = &self.clients.tfc;
         let spec = VariableSpec {
             roles,
             region: &settings.region,
@@ -530,7 +540,7 @@ impl Onboarder {
                 }
                 // Someone created it meanwhile (or our create's answer was lost): adopt it, after
                 // the same checks as for a set found up front.
-                let vars = self.vars_of(account, &set, settings).await?;
+                let vars = self.vars_of(tfc, account, &set, settings).await?;
                 (set, vars)
             }
         };
@@ -563,6 +573,7 @@ impl Onboarder {
     /// Applies the set to the workspaces and projects named in the settings (additive).
     async fn attach(
         &self,
+        tfc: &Tfc<'_>,
         set: Option<&VarsetSummary>,
         state: &TfcState,
         report: &mut Report,
@@ -570,7 +581,6 @@ impl Onboarder {
         if state.workspaces.is_empty() && state.projects.is_empty() {
             return Ok(());
         }
-        let tfc = &self.clients.tfc;
         // A set created by this run has no attachments yet: no need to read them.
         let (have_ws, have_prj) = match (set, &state.set) {
             (Some(s), Some(_)) => varsets::attachments(tfc, &s.id).await?,

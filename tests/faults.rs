@@ -591,7 +591,7 @@ async fn the_client_stays_under_the_documented_rate_limit() {
     };
     let env = TestEnv::with(Moto::shared(), fake, &[]).await;
     let name = tfc_onboarder::domain::VarsetName::parse("aws-000000000000").unwrap();
-    let tfc = &env.ob.clients.tfc;
+    let tfc = &env.ob.tfc(Instant::now() + Duration::from_secs(60));
     let started = Instant::now();
     let results =
         futures::future::join_all((0..60).map(|_| tfc_onboarder::tfc::varsets::find(tfc, &name)))
@@ -1354,7 +1354,7 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
             .onboard(&request, None, &lookup, deadline())
             .await,
     );
-    let direct = tfc_onboarder::tfc::varsets::list_all(&rejected.ob.clients.tfc)
+    let direct = tfc_onboarder::tfc::varsets::list_all(&rejected.ob.tfc(deadline()))
         .await
         .expect_err("401");
     assert!(

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::client::TfcClient;
+use super::client::Tfc;
 use crate::domain::VarsetName;
 use crate::error::TfcError;
 use crate::policy::{ActualVar, DesiredVar};
@@ -36,21 +36,21 @@ fn summary(item: &Value) -> Option<VarsetSummary> {
     })
 }
 
-fn org_path(c: &TfcClient, rest: &str) -> String {
-    format!("/organizations/{}/{rest}", c.organization)
+fn org_path(c: &Tfc<'_>, rest: &str) -> String {
+    format!("/organizations/{}/{rest}", c.organization())
 }
 
 /// A 404 on an organization-level path means the organization is unknown *or* the token may
 /// not manage variable sets; say both.
-fn org_scoped(c: &TfcClient, e: TfcError) -> TfcError {
+fn org_scoped(c: &Tfc<'_>, e: TfcError) -> TfcError {
     match e {
-        TfcError::NotFound { .. } => TfcError::OrganizationNotFound(c.organization.clone()),
+        TfcError::NotFound { .. } => TfcError::OrganizationNotFound(c.organization().to_owned()),
         other => other,
     }
 }
 
 /// Every set of the organization (one listing serves a whole sweep).
-pub async fn list_all(c: &TfcClient) -> Result<Vec<VarsetSummary>, TfcError> {
+pub async fn list_all(c: &Tfc<'_>) -> Result<Vec<VarsetSummary>, TfcError> {
     let items = c
         .list_all(&org_path(c, "varsets"), &[])
         .await
@@ -59,7 +59,7 @@ pub async fn list_all(c: &TfcClient) -> Result<Vec<VarsetSummary>, TfcError> {
 }
 
 /// The set with exactly this name, if any.
-pub async fn find(c: &TfcClient, name: &VarsetName) -> Result<Option<VarsetSummary>, TfcError> {
+pub async fn find(c: &Tfc<'_>, name: &VarsetName) -> Result<Option<VarsetSummary>, TfcError> {
     let items = c
         .list_all(&org_path(c, "varsets"), &[("q", name.as_str().to_owned())])
         .await
@@ -88,7 +88,7 @@ fn is_ambiguous(e: &TfcError) -> bool {
 /// 422 "already been taken" or an ambiguous failure it lists again and adopts the set that is
 /// there; the caller then converges its variables. Returns the set and whether it was created.
 pub async fn create(
-    c: &TfcClient,
+    c: &Tfc<'_>,
     name: &VarsetName,
     description: &str,
     vars: &[DesiredVar],
@@ -130,7 +130,7 @@ pub async fn create(
     Err(last_error.unwrap_or_else(|| TfcError::Decode("variable set creation failed".into())))
 }
 
-pub async fn delete(c: &TfcClient, id: &str) -> Result<(), TfcError> {
+pub async fn delete(c: &Tfc<'_>, id: &str) -> Result<(), TfcError> {
     match c.delete(&format!("/varsets/{id}"), None).await {
         Ok(_) | Err(TfcError::NotFound { .. }) => Ok(()),
         Err(e) => Err(e),
@@ -158,7 +158,7 @@ fn actual_var(item: &Value) -> Option<ActualVar> {
     })
 }
 
-pub async fn list_vars(c: &TfcClient, varset_id: &str) -> Result<Vec<ActualVar>, TfcError> {
+pub async fn list_vars(c: &Tfc<'_>, varset_id: &str) -> Result<Vec<ActualVar>, TfcError> {
     let items = c
         .list_all(&format!("/varsets/{varset_id}/relationships/vars"), &[])
         .await?;
@@ -167,7 +167,7 @@ pub async fn list_vars(c: &TfcClient, varset_id: &str) -> Result<Vec<ActualVar>,
 
 /// Adds a variable; a duplicate key (e.g. after a create whose response was lost) is adopted
 /// by updating the variable that is there.
-pub async fn add_var(c: &TfcClient, varset_id: &str, var: &DesiredVar) -> Result<(), TfcError> {
+pub async fn add_var(c: &Tfc<'_>, varset_id: &str, var: &DesiredVar) -> Result<(), TfcError> {
     let path = format!("/varsets/{varset_id}/relationships/vars");
     match c
         .post(
@@ -193,7 +193,7 @@ pub async fn add_var(c: &TfcClient, varset_id: &str, var: &DesiredVar) -> Result
 }
 
 pub async fn update_var(
-    c: &TfcClient,
+    c: &Tfc<'_>,
     varset_id: &str,
     var_id: &str,
     var: &DesiredVar,
@@ -207,7 +207,7 @@ pub async fn update_var(
     .map(|_| ())
 }
 
-pub async fn delete_var(c: &TfcClient, varset_id: &str, var_id: &str) -> Result<(), TfcError> {
+pub async fn delete_var(c: &Tfc<'_>, varset_id: &str, var_id: &str) -> Result<(), TfcError> {
     match c
         .delete(
             &format!("/varsets/{varset_id}/relationships/vars/{var_id}"),
@@ -222,7 +222,7 @@ pub async fn delete_var(c: &TfcClient, varset_id: &str, var_id: &str) -> Result<
 
 /// Workspace and project ids the set is applied to.
 pub async fn attachments(
-    c: &TfcClient,
+    c: &Tfc<'_>,
     varset_id: &str,
 ) -> Result<(Vec<String>, Vec<String>), TfcError> {
     let doc = c
@@ -242,7 +242,7 @@ pub async fn attachments(
     Ok((ids("workspaces"), ids("projects")))
 }
 
-pub async fn workspace_id(c: &TfcClient, name: &str) -> Result<String, TfcError> {
+pub async fn workspace_id(c: &Tfc<'_>, name: &str) -> Result<String, TfcError> {
     let path = org_path(
         c,
         &format!(
@@ -258,13 +258,13 @@ pub async fn workspace_id(c: &TfcClient, name: &str) -> Result<String, TfcError>
             .map(str::to_owned)
             .ok_or_else(|| TfcError::Decode(format!("workspace {name}: no id"))),
         Err(TfcError::NotFound { .. }) => Err(TfcError::NotFound {
-            what: format!("workspace `{name}` in organization {}", c.organization),
+            what: format!("workspace `{name}` in organization {}", c.organization()),
         }),
         Err(e) => Err(e),
     }
 }
 
-pub async fn project_id(c: &TfcClient, name: &str) -> Result<String, TfcError> {
+pub async fn project_id(c: &Tfc<'_>, name: &str) -> Result<String, TfcError> {
     let items = c
         .list_all(
             &org_path(c, "projects"),
@@ -282,14 +282,14 @@ pub async fn project_id(c: &TfcClient, name: &str) -> Result<String, TfcError> {
         .and_then(|p| p.get("id").and_then(Value::as_str))
         .map(str::to_owned)
         .ok_or_else(|| TfcError::NotFound {
-            what: format!("project `{name}` in organization {}", c.organization),
+            what: format!("project `{name}` in organization {}", c.organization()),
         })
 }
 
 /// Applies the set to more workspaces or projects (`kind` = "workspaces" | "projects");
 /// additive, never removes an existing attachment.
 pub async fn apply_to(
-    c: &TfcClient,
+    c: &Tfc<'_>,
     varset_id: &str,
     kind: &str,
     ids: &[String],
