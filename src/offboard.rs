@@ -125,6 +125,13 @@ async fn run(
                 .is_some_and(|arn| arn.account() == account.as_str())
     });
     if !names_this_account {
+        // A sensitive role variable may well name this account, but cannot be read to check.
+        if let Some(hidden) = vars
+            .iter()
+            .find(|v| v.sensitive && role_keys.contains(&v.key))
+        {
+            return Ok(Some(format!("variable set `{}`'s {} is sensitive: its value cannot be read back to check that it names account {account}, so nothing was removed; remove this account's variables by hand", set.name, hidden.key)));
+        }
         return Ok(Some(format!("variable set `{}` holds no role of account {account}; nothing of this account to remove", set.name)));
     }
     let (remove, keep): (Vec<_>, Vec<_>) = vars

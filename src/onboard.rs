@@ -20,7 +20,7 @@ use crate::mapping::{self, AccountSettings, Placement};
 use crate::policy::{self, ActualVar, Roles, RunPhase, VarChange, VariableSpec};
 use crate::report::{Action, Change, ErrorInfo, Outcome, Report, VarsetRef};
 use crate::tfc::client::Tfc;
-use crate::tfc::varsets::{self, VarsetSummary};
+use crate::tfc::varsets::{self, Added, VarsetSummary};
 use crate::tfc::TfcClient;
 
 /// Clients built once at cold start and shared by every invocation.
@@ -92,6 +92,9 @@ pub struct Onboarder {
 /// The time kept back from the deadline for the steps after the readiness wait and for
 /// reporting.
 const RESERVE: Duration = Duration::from_secs(20);
+
+/// The detail of a change that rewrote a sensitive variable.
+const SENSITIVE_REWRITE: &str = "sensitive: value cannot be read back; rewritten";
 
 fn fail(step: Step, account: &AccountId) -> impl Fn(StepError) -> Failure + '_ {
     move |source| Failure {
@@ -549,23 +552,11 @@ impl Onboarder {
                 .with_detail(set.name.clone()),
         );
         for change in policy::plan_vars(&spec, &actual) {
-            let (key, action) = match &change {
-                VarChange::Create(v) => (v.key.clone(), Action::Create),
-                VarChange::Update { var, .. } => (var.key.clone(), Action::Update),
-                VarChange::Delete { key, .. } => (key.clone(), Action::Delete),
-                VarChange::Unchanged { key } => (key.clone(), Action::Unchanged),
-            };
-            if !report.dry_run {
-                match &change {
-                    VarChange::Create(v) => varsets::add_var(tfc, &set.id, v).await?,
-                    VarChange::Update { id, var } => {
-                        varsets::update_var(tfc, &set.id, id, var).await?
-                    }
-                    VarChange::Delete { id, .. } => varsets::delete_var(tfc, &set.id, id).await?,
-                    VarChange::Unchanged { .. } => {}
-                }
-            }
-            report.changes.push(Change::new("variable", key, action));
+            report.changes.push(if report.dry_run {
+                planned(&change)
+            } else {
+                apply_var(tfc, &set.id, &change).await?
+            });
         }
         Ok(Some(set))
     }
@@ -624,4 +615,43 @@ struct TfcState {
     vars: Vec<ActualVar>,
     workspaces: Vec<(String, String)>,
     projects: Vec<(String, String)>,
+}
+
+/// Applies one variable change and says what it came to.
+async fn apply_var(tfc: &Tfc<'_>, set_id: &str, change: &VarChange) -> Result<Change, StepError> {
+    match change {
+        VarChange::Create(v) => {
+            let var = |action| Change::new("variable", v.key.as_str(), action);
+            return Ok(match varsets::add_var(tfc, set_id, v).await? {
+                Added::Created => var(Action::Create),
+                Added::AlreadySet => var(Action::Unchanged),
+                Added::Rewritten { sensitive } => rewritten(var(Action::Update), sensitive),
+            });
+        }
+        VarChange::Update { id, var, .. } => varsets::update_var(tfc, set_id, id, var).await?,
+        VarChange::Delete { id, .. } => varsets::delete_var(tfc, set_id, id).await?,
+        VarChange::Unchanged { .. } => {}
+    }
+    Ok(planned(change))
+}
+
+/// What a change is reported as when it goes as planned (and what a dry run reports).
+fn planned(change: &VarChange) -> Change {
+    let var = |key: &str, action| Change::new("variable", key, action);
+    match change {
+        VarChange::Create(v) => var(&v.key, Action::Create),
+        VarChange::Update {
+            var: v, sensitive, ..
+        } => rewritten(var(&v.key, Action::Update), *sensitive),
+        VarChange::Delete { key, .. } => var(key, Action::Delete),
+        VarChange::Unchanged { key } => var(key, Action::Unchanged),
+    }
+}
+
+fn rewritten(change: Change, sensitive: bool) -> Change {
+    if sensitive {
+        change.with_detail(SENSITIVE_REWRITE)
+    } else {
+        change
+    }
 }

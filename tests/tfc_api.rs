@@ -12,11 +12,13 @@ use support::env::*;
 use support::tfc_fake::{Fault, FaultKind, TfcFake};
 use tfc_onboarder::error::HandlerError;
 use tfc_onboarder::handler::Response;
-use tfc_onboarder::report::Outcome;
+use tfc_onboarder::report::{Action, Outcome, Report};
 use tokio::time::Instant;
 
 const VARSETS: &str = "/organizations/acme/varsets";
+const VARS: &str = "/relationships/vars";
 const RUN_ROLE: &str = "TFC_AWS_RUN_ROLE_ARN";
+const SENSITIVE_DETAIL: &str = "sensitive: value cannot be read back; rewritten";
 
 fn manual(account: &str) -> Value {
     json!({ "account_id": account })
@@ -57,6 +59,16 @@ fn answered(tfc: &TfcFake, method: &str, suffix: &str) -> Vec<u16> {
     hits.into_iter().map(|r| r.status).collect()
 }
 
+/// The change reported for one variable: its action and detail.
+fn var_change(report: &Report, key: &str) -> (Action, Option<String>) {
+    let change = report
+        .changes
+        .iter()
+        .find(|c| c.resource == "variable" && c.id == key)
+        .unwrap_or_else(|| panic!("no change for {key} in {:?}", report.changes));
+    (change.action, change.detail.clone())
+}
+
 /// (key, value, sensitive) of every variable of a set, sorted; values as stored.
 fn stored(tfc: &TfcFake, set_id: &str) -> Vec<(String, String, bool)> {
     let mut vars: Vec<_> = tfc
@@ -76,6 +88,129 @@ fn wanted(account: &str, role_sensitive: bool) -> Vec<(String, String, bool)> {
         ("TFC_AWS_PROVIDER_AUTH".into(), "true".into(), false),
         (RUN_ROLE.into(), role_arn(account), role_sensitive),
     ]
+}
+
+/// Resolves once the fake has picked up every injected fault, so the test can act while
+/// that request is still held in flight.
+async fn fault_in_flight(tfc: &TfcFake) {
+    let give_up = Instant::now() + Duration::from_secs(20);
+    while tfc.pending_faults() > 0 {
+        assert!(Instant::now() < give_up, "the faulted request never came");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Sensitive variables: only their value may change, and it cannot be read back
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_sensitive_role_variable_is_rewritten_by_value_and_stays_sensitive() {
+    let env = TestEnv::new(&[]).await;
+    let account = env.new_account("sensitive-role", &[]).await;
+    // The operator marked the role variable sensitive; its value is even stale.
+    let set = env.tfc.seed_varset(
+        ORG,
+        &set_name(&account),
+        &[
+            ("TFC_AWS_PROVIDER_AUTH", "true", "env"),
+            ("AWS_DEFAULT_REGION", "eu-west-1", "env"),
+        ],
+    );
+    let stale = format!("arn:aws:iam::{account}:role/old-name");
+    env.tfc.seed_var(&set, RUN_ROLE, &stale, "env", true);
+
+    let first = report(env.handle(&manual(&account)).await);
+    assert_eq!(first.outcome, Outcome::Onboarded, "{first:?}");
+    assert_eq!(
+        var_change(&first, RUN_ROLE),
+        (Action::Update, Some(SENSITIVE_DETAIL.into()))
+    );
+    assert_eq!(
+        stored(&env.tfc, &set),
+        wanted(&account, true),
+        "the value is rewritten and the variable stays sensitive"
+    );
+
+    // A sensitive value cannot be compared, so every run rewrites it: one write, no more.
+    env.clear_counts();
+    let again = report(env.handle(&manual(&account)).await);
+    assert_eq!(again.outcome, Outcome::Onboarded, "{again:?}");
+    assert_eq!(
+        var_change(&again, RUN_ROLE),
+        (Action::Update, Some(SENSITIVE_DETAIL.into()))
+    );
+    assert_eq!(env.writes(), (0, 1));
+    assert_eq!(answered(&env.tfc, "PATCH", ""), [200]);
+    for key in ["TFC_AWS_PROVIDER_AUTH", "AWS_DEFAULT_REGION"] {
+        assert_eq!(var_change(&again, key), (Action::Unchanged, None));
+    }
+    assert_eq!(stored(&env.tfc, &set), wanted(&account, true));
+}
+
+#[tokio::test]
+async fn a_sensitive_variable_met_after_a_duplicate_key_is_rewritten_by_value() {
+    let env = TestEnv::new(&[]).await;
+    let account = env.new_account("sensitive-race", &[]).await;
+    let set = env.tfc.seed_varset(
+        ORG,
+        &set_name(&account),
+        &[
+            ("TFC_AWS_PROVIDER_AUTH", "true", "env"),
+            ("AWS_DEFAULT_REGION", "eu-west-1", "env"),
+        ],
+    );
+    // Our add is held; meanwhile someone adds the same key as a sensitive variable.
+    env.tfc.inject(fault(
+        "POST",
+        VARS,
+        1,
+        FaultKind::Delay(Duration::from_millis(300)),
+    ));
+    let stale = format!("arn:aws:iam::{account}:role/stale");
+    let racer = async {
+        fault_in_flight(&env.tfc).await;
+        env.tfc.seed_var(&set, RUN_ROLE, &stale, "env", true);
+    };
+    let event = manual(&account);
+    let (response, ()) = tokio::join!(env.handle(&event), racer);
+    let r = report(response);
+    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    assert_eq!(answered(&env.tfc, "POST", VARS), [422]);
+    assert_eq!(answered(&env.tfc, "PATCH", ""), [200]);
+    assert_eq!(
+        var_change(&r, RUN_ROLE),
+        (Action::Update, Some(SENSITIVE_DETAIL.into())),
+        "the report says what happened: the variable was there and was rewritten"
+    );
+    assert_eq!(stored(&env.tfc, &set), wanted(&account, true));
+}
+
+#[tokio::test]
+async fn offboarding_does_not_guess_behind_a_sensitive_role_variable() {
+    let env = TestEnv::new(&[]).await;
+    let account = env.new_account("sensitive-offboard", &[]).await;
+    let set = env.tfc.seed_varset(
+        ORG,
+        &set_name(&account),
+        &[("TFC_AWS_PROVIDER_AUTH", "true", "env")],
+    );
+    env.tfc
+        .seed_var(&set, RUN_ROLE, &role_arn(&account), "env", true);
+    let before = stored(&env.tfc, &set);
+
+    let r = report(
+        env.handle(&json!({"action": "offboard", "account_id": account}))
+            .await,
+    );
+    assert_eq!(r.outcome, Outcome::Skipped, "{r:?}");
+    let reason = r.reason.unwrap_or_default();
+    assert!(
+        reason.contains(RUN_ROLE) && reason.contains("sensitive") && reason.contains("by hand"),
+        "{reason}"
+    );
+    assert_eq!(env.tfc.write_count(), 0);
+    assert_eq!(stored(&env.tfc, &set), before);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -139,22 +139,25 @@ pub async fn delete(c: &Tfc<'_>, id: &str) -> Result<(), TfcError> {
 
 fn actual_var(item: &Value) -> Option<ActualVar> {
     let attrs = item.get("attributes")?;
+    let sensitive = attrs
+        .get("sensitive")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     Some(ActualVar {
         id: item.get("id")?.as_str()?.to_owned(),
         key: attrs.get("key")?.as_str()?.to_owned(),
+        // A sensitive value is never returned (null, or "" by some readings): unknown, not empty.
         value: attrs
             .get("value")
             .and_then(Value::as_str)
+            .filter(|_| !sensitive)
             .map(str::to_owned),
         category: attrs
             .get("category")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned(),
-        sensitive: attrs
-            .get("sensitive")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        sensitive,
     })
 }
 
@@ -165,40 +168,60 @@ pub async fn list_vars(c: &Tfc<'_>, varset_id: &str) -> Result<Vec<ActualVar>, T
     Ok(items.iter().filter_map(actual_var).collect())
 }
 
-/// Adds a variable; a duplicate key (e.g. after a create whose response was lost) is adopted
-/// by updating the variable that is there.
-pub async fn add_var(c: &Tfc<'_>, varset_id: &str, var: &DesiredVar) -> Result<(), TfcError> {
+/// What adding a variable came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Added {
+    /// Stored by this request (or by this request whose answer was lost).
+    Created,
+    /// Someone else had added it meanwhile, with this value.
+    AlreadySet,
+    /// It was there with another value, or with a sensitive one that cannot be compared, and
+    /// its value was rewritten.
+    Rewritten { sensitive: bool },
+}
+
+/// Adds a variable. A duplicate key (a concurrent writer) or an ambiguous failure (the add may
+/// have landed) is settled by reading the set: the variable there is kept, or its value
+/// rewritten under the same rules as any update.
+pub async fn add_var(c: &Tfc<'_>, varset_id: &str, var: &DesiredVar) -> Result<Added, TfcError> {
     let path = format!("/varsets/{varset_id}/relationships/vars");
-    match c
-        .post(
-            &path,
-            &json!({"data": {"type": "vars", "attributes": var_attributes(var)}}),
-        )
-        .await
+    let body = json!({"data": {"type": "vars", "attributes": var_attributes(var)}});
+    let e = match c.post(&path, &body).await {
+        Ok(_) => return Ok(Added::Created),
+        Err(e) if is_duplicate(&e) || is_ambiguous(&e) => e,
+        Err(e) => return Err(e),
+    };
+    let existing = list_vars(c, varset_id).await?;
+    match existing
+        .iter()
+        .find(|v| v.key == var.key && v.category == "env")
     {
-        Ok(_) => Ok(()),
-        Err(e) if is_duplicate(&e) || is_ambiguous(&e) => {
-            let existing = list_vars(c, varset_id).await?;
-            match existing
-                .iter()
-                .find(|v| v.key == var.key && v.category == "env")
-            {
-                Some(v) if v.value.as_deref() == Some(var.value.as_str()) => Ok(()),
-                Some(v) => update_var(c, varset_id, &v.id, var).await,
-                None => Err(e),
-            }
+        // After a 422 someone else wrote it; after an unanswered add, most likely we did.
+        Some(v) if v.value.as_deref() == Some(var.value.as_str()) => Ok(if is_duplicate(&e) {
+            Added::AlreadySet
+        } else {
+            Added::Created
+        }),
+        Some(v) => {
+            update_var(c, varset_id, &v.id, var).await?;
+            Ok(Added::Rewritten {
+                sensitive: v.sensitive,
+            })
         }
-        Err(e) => Err(e),
+        None => Err(e),
     }
 }
 
+/// Sends only the value. Terraform Cloud refuses to change any other attribute of a sensitive
+/// variable, and never lets one become non-sensitive; the operator's choice of sensitivity
+/// (and description, HCL flag) is theirs to keep.
 pub async fn update_var(
     c: &Tfc<'_>,
     varset_id: &str,
     var_id: &str,
     var: &DesiredVar,
 ) -> Result<(), TfcError> {
-    let body = json!({"data": {"type": "vars", "id": var_id, "attributes": {"value": var.value, "sensitive": false}}});
+    let body = json!({"data": {"type": "vars", "id": var_id, "attributes": {"value": var.value}}});
     c.patch(
         &format!("/varsets/{varset_id}/relationships/vars/{var_id}"),
         &body,
