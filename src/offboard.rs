@@ -113,6 +113,12 @@ async fn run(
         id: Some(set.id.clone()),
         name: set.name.clone(),
     });
+    if let Some(project) = varsets::project_owner(tfc, &set).await {
+        return Ok(Some(format!(
+            "variable set `{}` belongs to {project}, not to the organization: tfc-onboarder never writes project-owned sets, so nothing in it is this tool's to remove; left untouched",
+            set.name
+        )));
+    }
     let vars = varsets::list_vars(tfc, &set.id).await.map_err(offboard)?;
     let alias = settings.alias.as_deref();
     let ours = owned_keys(alias);

@@ -53,11 +53,18 @@ pub enum Lookup {
 }
 
 impl Lookup {
+    /// Every set by name, project-owned ones included so that a namesake is reported; of two
+    /// with one name, the organization's.
     pub async fn index(tfc: &Tfc<'_>) -> Result<Self, TfcError> {
-        let sets = varsets::list_all(tfc).await?;
-        Ok(Self::Index(Mutex::new(
-            sets.into_iter().map(|s| (s.name.clone(), s)).collect(),
-        )))
+        let mut by_name: HashMap<String, VarsetSummary> = HashMap::new();
+        for set in varsets::list_all(tfc).await? {
+            let set = match by_name.remove(&set.name) {
+                Some(seen) => varsets::prefer(seen, set),
+                None => set,
+            };
+            by_name.insert(set.name.clone(), set);
+        }
+        Ok(Self::Index(Mutex::new(by_name)))
     }
 
     async fn find(
@@ -417,8 +424,8 @@ impl Onboarder {
     }
 
     /// Reads what Terraform Cloud holds for this account before anything is written anywhere,
-    /// so a refusal (another account's role in the set, a global set, a workspace or project
-    /// that does not exist) leaves the account untouched.
+    /// so a refusal (another account's role in the set, a global or project-owned set, a
+    /// workspace or project that does not exist) leaves the account untouched.
     async fn read_tfc(
         &self,
         tfc: &Tfc<'_>,
@@ -460,7 +467,8 @@ impl Onboarder {
         })
     }
 
-    /// The set's variables, after checking the set may hold this account's role at all.
+    /// The set's variables, after checking the set may hold this account's role at all: only
+    /// an organization-owned, non-global set may.
     async fn vars_of(
         &self,
         tfc: &Tfc<'_>,
@@ -468,6 +476,14 @@ impl Onboarder {
         set: &VarsetSummary,
         settings: &AccountSettings,
     ) -> Result<Vec<ActualVar>, StepError> {
+        if let Some(project) = varsets::project_owner(tfc, set).await {
+            return Err(StepError::Refused(format!(
+                "variable set `{}` belongs to {project}, not to organization {}: tfc-onboarder only writes organization-owned sets and left it untouched. Rename or delete the project's set, or give account {account} another set name (ONBOARD_VARSET_NAME, the `{}variable-set` tag or the `variable_set` override)",
+                set.name,
+                tfc.organization(),
+                self.cfg.tag_prefix
+            )));
+        }
         if set.global {
             return Err(StepError::Refused(format!(
                 "variable set `{}` is global (applied to every workspace); refusing to put account {account}'s role in it",

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::env::*;
-use support::tfc_fake::{Fault, FaultKind, TfcFake};
+use support::moto::Moto;
+use support::tfc_fake::{FakeOptions, Fault, FaultKind, TfcFake};
 use tfc_onboarder::error::HandlerError;
 use tfc_onboarder::handler::Response;
 use tfc_onboarder::report::{Action, Outcome, Report};
@@ -211,6 +212,161 @@ async fn offboarding_does_not_guess_behind_a_sensitive_role_variable() {
     );
     assert_eq!(env.tfc.write_count(), 0);
     assert_eq!(stored(&env.tfc, &set), before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Project-owned variable sets are never the organization's
+// ---------------------------------------------------------------------------------------------
+
+/// A project admin's set named like this tool's, with a variable of their own.
+fn seed_project_namesake(tfc: &TfcFake, account: &str) -> (String, Vec<(String, String, bool)>) {
+    let project = tfc.seed_project(ORG, "payments");
+    let set = tfc.seed_project_varset(
+        ORG,
+        &project,
+        &set_name(account),
+        &[("TF_LOG", "debug", "env")],
+    );
+    (set.clone(), stored(tfc, &set))
+}
+
+fn assert_names_the_project(message: &str, account: &str) {
+    for needle in ["payments", "prj-", &set_name(account), "organization"] {
+        assert!(
+            message.contains(needle),
+            "`{needle}` missing from: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_project_owned_namesake_is_reported_and_never_written() {
+    let env = TestEnv::new(&[]).await;
+    let account = env.new_account("project-namesake", &[]).await;
+    let (set, before) = seed_project_namesake(&env.tfc, &account);
+
+    let err = failure(env.handle(&manual(&account)).await);
+    assert_eq!(err.error_type(), "NonRetryable.VariableSet", "{err}");
+    assert_names_the_project(&err.message, &account);
+    assert_eq!(env.writes(), (0, 0), "refused before anything was written");
+    assert_eq!(stored(&env.tfc, &set), before);
+    assert_eq!(env.tfc.varsets(ORG).len(), 1, "no second set either");
+}
+
+#[tokio::test]
+async fn a_project_owned_set_met_after_a_duplicate_name_is_never_adopted() {
+    let env = TestEnv::new(&[]).await;
+    let account = env.new_account("project-race", &[]).await;
+    // Our create is held; meanwhile a project admin creates a set of the same name.
+    env.tfc.inject(fault(
+        "POST",
+        VARSETS,
+        1,
+        FaultKind::Delay(Duration::from_millis(300)),
+    ));
+    let racer = async {
+        fault_in_flight(&env.tfc).await;
+        seed_project_namesake(&env.tfc, &account)
+    };
+    let event = manual(&account);
+    let (response, (set, before)) = tokio::join!(env.handle(&event), racer);
+    let err = failure(response);
+    assert_eq!(err.error_type(), "NonRetryable.VariableSet", "{err}");
+    assert_names_the_project(&err.message, &account);
+    assert_eq!(answered(&env.tfc, "POST", VARSETS), [422]);
+    let writes_to_vars = env
+        .tfc
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET" && r.path.contains(VARS))
+        .count();
+    assert_eq!(writes_to_vars, 0, "nothing written into their set");
+    assert_eq!(stored(&env.tfc, &set), before);
+}
+
+#[tokio::test]
+async fn offboarding_leaves_a_project_owned_namesake_alone() {
+    let env = TestEnv::new(&[]).await;
+    let account = env.new_account("project-offboard", &[]).await;
+    let project = env.tfc.seed_project(ORG, "payments");
+    // Even one that names this account's role: the tool never wrote it, so it removes nothing.
+    let role = role_arn(&account);
+    let set = env.tfc.seed_project_varset(
+        ORG,
+        &project,
+        &set_name(&account),
+        &[
+            ("TFC_AWS_PROVIDER_AUTH", "true", "env"),
+            (RUN_ROLE, role.as_str(), "env"),
+        ],
+    );
+    let before = stored(&env.tfc, &set);
+
+    let r = report(
+        env.handle(&json!({"action": "offboard", "account_id": account}))
+            .await,
+    );
+    assert_eq!(r.outcome, Outcome::Skipped, "{r:?}");
+    assert_names_the_project(r.reason.as_deref().unwrap_or_default(), &account);
+    assert_eq!(env.tfc.write_count(), 0);
+    assert_eq!(stored(&env.tfc, &set), before);
+}
+
+/// A sweep sees every account of its organization, so it gets a moto of its own (without the
+/// AWS-managed policies, hence no policy on the role).
+#[tokio::test]
+async fn a_sweep_rewrites_sensitive_roles_and_never_adopts_project_owned_sets() {
+    let moto = tokio::task::spawn_blocking(|| Moto::start(false))
+        .await
+        .expect("start moto");
+    let moto: &'static Moto = Box::leak(Box::new(moto));
+    let fake = FakeOptions {
+        token: TOKEN.into(),
+        organizations: vec![ORG.into()],
+        ..FakeOptions::default()
+    };
+    let env = TestEnv::with(moto, fake, &[("ONBOARD_ROLE_POLICY_ARNS", "none")]).await;
+    let sensitive = env.new_account("sweep-sensitive", &[]).await;
+    let namesake = env.new_account("sweep-namesake", &[]).await;
+    let set = env.tfc.seed_varset(
+        ORG,
+        &set_name(&sensitive),
+        &[
+            ("TFC_AWS_PROVIDER_AUTH", "true", "env"),
+            ("AWS_DEFAULT_REGION", "eu-west-1", "env"),
+        ],
+    );
+    env.tfc
+        .seed_var(&set, RUN_ROLE, &role_arn(&sensitive), "env", true);
+    let (project_set, before) = seed_project_namesake(&env.tfc, &namesake);
+
+    let summary = tfc_onboarder::sweep::reconcile(
+        &env.ob,
+        false,
+        None,
+        Instant::now() + Duration::from_secs(120),
+    )
+    .await
+    .expect("the sweep runs");
+    let failed: Vec<_> = summary
+        .failures
+        .iter()
+        .map(|f| f.account_id.as_str())
+        .collect();
+    assert_eq!(failed, [namesake.as_str()], "{summary:?}");
+    assert_names_the_project(&summary.failures[0].message, &namesake);
+    assert_eq!(stored(&env.tfc, &project_set), before);
+    let ok = summary
+        .reports
+        .iter()
+        .find(|r| r.account_id.as_str() == sensitive)
+        .expect("a report for the account with the sensitive role");
+    assert_eq!(ok.outcome, Outcome::Onboarded, "{ok:?}");
+    assert_eq!(
+        var_change(ok, RUN_ROLE),
+        (Action::Update, Some(SENSITIVE_DETAIL.into()))
+    );
+    assert_eq!(stored(&env.tfc, &set), wanted(&sensitive, true));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 //! Variable sets and their variables. Sets are found by exact name (the API's `q` is a partial
-//! match), created with their variables in one request, and adopted after an ambiguous create.
+//! match) and told apart by owner (`relationships.parent`), created with their variables in
+//! one request, and adopted after an ambiguous create.
 
 use serde_json::{json, Value};
 
@@ -8,12 +9,22 @@ use crate::domain::VarsetName;
 use crate::error::TfcError;
 use crate::policy::{ActualVar, DesiredVar};
 
+/// Who owns a set. The organization's list also holds the sets its projects own, and a
+/// project admin may name one like this tool's: only the organization's may be written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Organization,
+    /// The owning project's id.
+    Project(String),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VarsetSummary {
     pub id: String,
     pub name: String,
     pub description: String,
     pub global: bool,
+    pub owner: Owner,
 }
 
 /// Marks sets this tool created, so offboarding only deletes those.
@@ -33,6 +44,56 @@ fn summary(item: &Value) -> Option<VarsetSummary> {
             .get("global")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        owner: owner(item),
+    })
+}
+
+/// A set without `relationships.parent` comes from a server that predates project-owned sets
+/// (older Terraform Enterprise releases), where the organization owns every set.
+fn owner(item: &Value) -> Owner {
+    match item.pointer("/relationships/parent/data") {
+        Some(parent) if parent.get("type").and_then(Value::as_str) == Some("projects") => {
+            Owner::Project(
+                parent
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_owned(),
+            )
+        }
+        _ => Owner::Organization,
+    }
+}
+
+/// Of two sets with one name, the organization's. Names are unique per organization, but
+/// should a server keep them per owner, a project's namesake must not hide the real one.
+pub fn prefer(a: VarsetSummary, b: VarsetSummary) -> VarsetSummary {
+    if a.owner != Owner::Organization && b.owner == Owner::Organization {
+        b
+    } else {
+        a
+    }
+}
+
+/// "project `name` (prj-…)" for a project-owned set, `None` for the organization's. The name
+/// is only for the operator, so a project that cannot be read is named by its id.
+pub async fn project_owner(c: &Tfc<'_>, set: &VarsetSummary) -> Option<String> {
+    let Owner::Project(id) = &set.owner else {
+        return None;
+    };
+    let name = c
+        .get(&format!("/projects/{id}"), &[])
+        .await
+        .ok()
+        .flatten()
+        .and_then(|doc| {
+            doc.pointer("/data/attributes/name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+    Some(match name {
+        Some(name) => format!("project `{name}` ({id})"),
+        None => format!("project {id}"),
     })
 }
 
@@ -49,7 +110,7 @@ fn org_scoped(c: &Tfc<'_>, e: TfcError) -> TfcError {
     }
 }
 
-/// Every set of the organization (one listing serves a whole sweep).
+/// Every set of the organization, its projects' included (one listing serves a whole sweep).
 pub async fn list_all(c: &Tfc<'_>) -> Result<Vec<VarsetSummary>, TfcError> {
     let items = c
         .list_all(&org_path(c, "varsets"), &[])
@@ -58,7 +119,8 @@ pub async fn list_all(c: &Tfc<'_>) -> Result<Vec<VarsetSummary>, TfcError> {
     Ok(items.iter().filter_map(summary).collect())
 }
 
-/// The set with exactly this name, if any.
+/// The set with exactly this name, the organization's if there is one. The listing keeps
+/// project-owned sets (no `scope=owned`) so that a namesake is reported, not overlooked.
 pub async fn find(c: &Tfc<'_>, name: &VarsetName) -> Result<Option<VarsetSummary>, TfcError> {
     let items = c
         .list_all(&org_path(c, "varsets"), &[("q", name.as_str().to_owned())])
@@ -67,7 +129,8 @@ pub async fn find(c: &Tfc<'_>, name: &VarsetName) -> Result<Option<VarsetSummary
     Ok(items
         .iter()
         .filter_map(summary)
-        .find(|s| s.name == name.as_str()))
+        .filter(|s| s.name == name.as_str())
+        .reduce(prefer))
 }
 
 fn var_attributes(v: &DesiredVar) -> Value {
@@ -327,4 +390,50 @@ pub async fn apply_to(
     )
     .await
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(parent: Value) -> Value {
+        json!({"id": "varset-1", "type": "varsets",
+               "attributes": {"name": "aws-1", "global": false},
+               "relationships": {"parent": parent}})
+    }
+
+    #[test]
+    fn the_parent_says_who_owns_a_set() {
+        let owner_of = |doc: Value| summary(&doc).map(|s| s.owner);
+        assert_eq!(
+            owner_of(set(json!({"data": {"id": "prj-1", "type": "projects"}}))),
+            Some(Owner::Project("prj-1".into()))
+        );
+        assert_eq!(
+            owner_of(set(
+                json!({"data": {"id": "acme", "type": "organizations"}})
+            )),
+            Some(Owner::Organization)
+        );
+        // Servers without project-owned sets send no parent at all.
+        assert_eq!(owner_of(set(json!(null))), Some(Owner::Organization));
+    }
+
+    #[test]
+    fn the_organizations_set_wins_over_a_projects_namesake() {
+        let org = summary(&set(
+            json!({"data": {"id": "acme", "type": "organizations"}}),
+        ))
+        .unwrap();
+        let prj = summary(&set(json!({"data": {"id": "prj-1", "type": "projects"}}))).unwrap();
+        assert_eq!(prefer(prj.clone(), org.clone()), org);
+        assert_eq!(prefer(org.clone(), prj.clone()), org);
+        assert_eq!(prefer(prj.clone(), prj.clone()), prj);
+    }
+
+    #[test]
+    fn a_sensitive_value_is_unknown_even_when_sent_as_empty() {
+        let var = json!({"id": "var-1", "attributes": {"key": "K", "value": "", "category": "env", "sensitive": true}});
+        assert_eq!(actual_var(&var).unwrap().value, None);
+    }
 }
