@@ -20,7 +20,7 @@ use crate::mapping::{self, AccountSettings, Placement};
 use crate::policy::{self, ActualVar, Roles, RunPhase, VarChange, VariableSpec};
 use crate::report::{Action, Change, ErrorInfo, Outcome, Report, VarsetRef};
 use crate::tfc::client::Tfc;
-use crate::tfc::varsets::{self, Added, VarsetSummary};
+use crate::tfc::varsets::{self, Added, Creation, VarsetSummary};
 use crate::tfc::TfcClient;
 
 /// Clients built once at cold start and shared by every invocation.
@@ -515,8 +515,8 @@ impl Onboarder {
             default_audience: self.cfg.audience == DEFAULT_AUDIENCE,
             alias: settings.alias.as_deref(),
         };
-        let (set, actual) = match state.set.clone() {
-            Some(set) => (set, state.vars.clone()),
+        let (set, actual, created) = match state.set.clone() {
+            Some(set) => (set, state.vars.clone(), false),
             None if report.dry_run => {
                 report.changes.push(Change::new(
                     "variable_set",
@@ -542,37 +542,49 @@ impl Onboarder {
                     ),
                 };
                 let desired = policy::desired_vars(&spec);
-                let (set, created) =
-                    varsets::create(tfc, &settings.varset_name, &description, &desired).await?;
-                lookup.remember(&set);
-                if created {
-                    report.changes.push(
-                        Change::new("variable_set", set.id.as_str(), Action::Create)
-                            .with_detail(set.name.clone()),
-                    );
-                    report.changes.extend(
-                        desired
-                            .into_iter()
-                            .map(|v| Change::new("variable", v.key, Action::Create)),
-                    );
-                    return Ok(Some(set));
+                match varsets::create(tfc, &settings.varset_name, &description, &desired).await? {
+                    // What the create stored, not what it was sent: the plan below adds the rest.
+                    Creation::Created { set, vars } => {
+                        lookup.remember(&set);
+                        (set, vars, true)
+                    }
+                    // Someone created it meanwhile (or our create's answer was lost): adopt it,
+                    // after the same checks as for a set found up front.
+                    Creation::Found(set) => {
+                        lookup.remember(&set);
+                        let vars = self.vars_of(tfc, account, &set, settings).await?;
+                        (set, vars, false)
+                    }
                 }
-                // Someone created it meanwhile (or our create's answer was lost): adopt it, after
-                // the same checks as for a set found up front.
-                let vars = self.vars_of(tfc, account, &set, settings).await?;
-                (set, vars)
             }
         };
+        let set_action = if created {
+            Action::Create
+        } else {
+            Action::Unchanged
+        };
         report.changes.push(
-            Change::new("variable_set", set.id.as_str(), Action::Unchanged)
-                .with_detail(set.name.clone()),
+            Change::new("variable_set", set.id.as_str(), set_action).with_detail(set.name.clone()),
         );
         for change in policy::plan_vars(&spec, &actual) {
-            report.changes.push(if report.dry_run {
-                planned(&change)
-            } else {
-                apply_var(tfc, &set.id, &change).await?
-            });
+            let reported = match &change {
+                // Stored by the create itself.
+                VarChange::Unchanged { key } if created => {
+                    Change::new("variable", key.as_str(), Action::Create)
+                }
+                _ if report.dry_run => planned(&change),
+                // Sent with the create, yet not stored by it.
+                VarChange::Create(_) if created => {
+                    let added = apply_var(tfc, &set.id, &change).await?;
+                    if added.action == Action::Create {
+                        added.with_detail("not stored by the variable set's create; added")
+                    } else {
+                        added
+                    }
+                }
+                _ => apply_var(tfc, &set.id, &change).await?,
+            };
+            report.changes.push(reported);
         }
         Ok(Some(set))
     }

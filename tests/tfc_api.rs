@@ -370,6 +370,76 @@ async fn a_sweep_rewrites_sensitive_roles_and_never_adopts_project_owned_sets() 
 }
 
 // ---------------------------------------------------------------------------------------------
+// 3. Variables sent inline with a create are checked, not assumed
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn variables_a_create_did_not_store_are_added_and_reported() {
+    let fake = FakeOptions {
+        token: TOKEN.into(),
+        organizations: vec![ORG.into()],
+        max_page_size: 3,
+        create_ignores_inline_vars: true,
+        ..FakeOptions::default()
+    };
+    let env = TestEnv::with(Moto::shared(), fake, &[]).await;
+    let account = env.new_account("inline-ignored", &[]).await;
+
+    let r = report(env.handle(&manual(&account)).await);
+    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    let set = env
+        .tfc
+        .varset_by_name(ORG, &set_name(&account))
+        .expect("the set was created");
+    assert_eq!(stored(&env.tfc, &set.id), wanted(&account, false));
+    assert_eq!(answered(&env.tfc, "POST", VARS), [201, 201, 201]);
+    for key in ["TFC_AWS_PROVIDER_AUTH", RUN_ROLE, "AWS_DEFAULT_REGION"] {
+        let (action, detail) = var_change(&r, key);
+        assert_eq!(action, Action::Create, "{key}");
+        assert!(
+            detail.as_deref().is_some_and(|d| d.contains("added")),
+            "{key}: the report says it was added separately: {detail:?}"
+        );
+    }
+
+    env.clear_counts();
+    let again = report(env.handle(&manual(&account)).await);
+    assert_eq!(again.outcome, Outcome::Unchanged, "{again:?}");
+    assert_eq!(env.writes(), (0, 0));
+}
+
+#[tokio::test]
+async fn variables_stored_by_the_create_are_taken_from_its_answer() {
+    let env = TestEnv::new(&[]).await;
+    let account = env.new_account("inline-stored", &[]).await;
+
+    let r = report(env.handle(&manual(&account)).await);
+    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    let set = env
+        .tfc
+        .varset_by_name(ORG, &set_name(&account))
+        .expect("the set was created");
+    assert_eq!(stored(&env.tfc, &set.id), wanted(&account, false));
+    // The create's answer lists the variables it stored: no read-back, no extra write.
+    let calls: Vec<_> = env
+        .tfc
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("GET".to_owned(), format!("/api/v2{VARSETS}")),
+            ("POST".to_owned(), format!("/api/v2{VARSETS}")),
+        ]
+    );
+    for key in ["TFC_AWS_PROVIDER_AUTH", RUN_ROLE, "AWS_DEFAULT_REGION"] {
+        assert_eq!(var_change(&r, key), (Action::Create, None), "{key}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // 4. The rate limit is per user: a 429 is honoured until the invocation's deadline
 // ---------------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 //! Variable sets and their variables. Sets are found by exact name (the API's `q` is a partial
 //! match) and told apart by owner (`relationships.parent`), created with their variables in
-//! one request, and adopted after an ambiguous create.
+//! one request whose answer is checked, and adopted after an ambiguous create.
 
 use serde_json::{json, Value};
 
@@ -147,15 +147,28 @@ fn is_ambiguous(e: &TfcError) -> bool {
     matches!(e, TfcError::Unavailable { .. } | TfcError::Transport { .. })
 }
 
+/// What a create came to.
+#[derive(Debug)]
+pub enum Creation {
+    /// Created by this request, with the variables the server stored.
+    Created {
+        set: VarsetSummary,
+        vars: Vec<ActualVar>,
+    },
+    /// The set was there already (a concurrent create, or ours whose answer was lost); the
+    /// caller checks it may be adopted, then converges its variables.
+    Found(VarsetSummary),
+}
+
 /// Creates an organization-owned, non-global set with its variables in one request. After a
-/// 422 "already been taken" or an ambiguous failure it lists again and adopts the set that is
-/// there; the caller then converges its variables. Returns the set and whether it was created.
+/// 422 "already been taken" or an ambiguous failure it lists again and returns the set that is
+/// there.
 pub async fn create(
     c: &Tfc<'_>,
     name: &VarsetName,
     description: &str,
     vars: &[DesiredVar],
-) -> Result<(VarsetSummary, bool), TfcError> {
+) -> Result<Creation, TfcError> {
     let body = json!({"data": {
         "type": "varsets",
         "attributes": {"name": name.as_str(), "description": description, "global": false, "priority": false},
@@ -169,11 +182,14 @@ pub async fn create(
             .map_err(|e| org_scoped(c, e))
         {
             Ok(Some(doc)) => {
-                return doc
-                    .get("data")
-                    .and_then(summary)
-                    .map(|s| (s, true))
-                    .ok_or_else(|| TfcError::Decode("created variable set without id/name".into()))
+                let set = doc.get("data").and_then(summary).ok_or_else(|| {
+                    TfcError::Decode("created variable set without id/name".into())
+                })?;
+                let vars = match stored_inline(&doc) {
+                    Some(vars) => vars,
+                    None => list_vars(c, &set.id).await?,
+                };
+                return Ok(Creation::Created { set, vars });
             }
             Ok(None) => {
                 return Err(TfcError::Decode(
@@ -183,7 +199,7 @@ pub async fn create(
             Err(e) if is_duplicate(&e) || is_ambiguous(&e) => {
                 tracing::info!(varset = name.as_str(), error = %e, "create may have happened; looking for the set");
                 if let Some(existing) = find(c, name).await? {
-                    return Ok((existing, false));
+                    return Ok(Creation::Found(existing));
                 }
                 last_error = Some(e);
             }
@@ -191,6 +207,19 @@ pub async fn create(
         }
     }
     Err(last_error.unwrap_or_else(|| TfcError::Decode("variable set creation failed".into())))
+}
+
+/// The variables a create's answer says were stored. Variables inline with a create are
+/// documented, but go-tfe never sends them, so no well-used client proves a server keeps them.
+/// The docs' sample answer lists every stored variable with its attributes, which is evidence
+/// enough (and costs no request); an answer without the `vars` relationship, or with bare
+/// references as Show gives them, is not, and the set's variables are read back instead.
+fn stored_inline(doc: &Value) -> Option<Vec<ActualVar>> {
+    doc.pointer("/data/relationships/vars/data")?
+        .as_array()?
+        .iter()
+        .map(actual_var)
+        .collect()
 }
 
 pub async fn delete(c: &Tfc<'_>, id: &str) -> Result<(), TfcError> {
@@ -429,6 +458,27 @@ mod tests {
         assert_eq!(prefer(prj.clone(), org.clone()), org);
         assert_eq!(prefer(org.clone(), prj.clone()), org);
         assert_eq!(prefer(prj.clone(), prj.clone()), prj);
+    }
+
+    #[test]
+    fn a_create_answer_counts_only_with_the_variables_attributes() {
+        let answer =
+            |vars: Value| json!({"data": {"id": "varset-1", "relationships": {"vars": vars}}});
+        let full = answer(json!({"data": [
+            {"id": "var-1", "type": "vars", "attributes": {"key": "K", "value": "v", "category": "env"}},
+            {"id": "var-2", "type": "vars", "attributes": {"key": "S", "value": null, "category": "env", "sensitive": true}},
+        ]}));
+        let vars = stored_inline(&full).expect("attributes present");
+        assert_eq!(vars.len(), 2);
+        assert_eq!(vars[0].value.as_deref(), Some("v"));
+        assert_eq!((vars[1].value.as_deref(), vars[1].sensitive), (None, true));
+        assert_eq!(
+            stored_inline(&answer(json!({"data": []}))).map(|v| v.len()),
+            Some(0)
+        );
+        let bare = answer(json!({"data": [{"id": "var-1", "type": "vars"}]}));
+        assert!(stored_inline(&bare).is_none(), "bare references: read back");
+        assert!(stored_inline(&json!({"data": {"id": "varset-1"}})).is_none());
     }
 
     #[test]
