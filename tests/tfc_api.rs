@@ -7,12 +7,10 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::env::*;
 use support::moto::Moto;
-use support::tfc_fake::{FakeOptions, Fault, FaultKind, TfcFake};
-use tfc_onboarder::error::HandlerError;
-use tfc_onboarder::handler::Response;
+use support::tfc_fake::{FakeOptions, FaultKind, TfcFake};
 use tfc_onboarder::report::{Action, Outcome, Report};
 use tokio::time::Instant;
 
@@ -20,45 +18,6 @@ const VARSETS: &str = "/organizations/acme/varsets";
 const VARS: &str = "/relationships/vars";
 const RUN_ROLE: &str = "TFC_AWS_RUN_ROLE_ARN";
 const SENSITIVE_DETAIL: &str = "sensitive: value cannot be read back; rewritten";
-
-fn manual(account: &str) -> Value {
-    json!({ "account_id": account })
-}
-
-fn set_name(account: &str) -> String {
-    format!("aws-{account}")
-}
-
-fn role_arn(account: &str) -> String {
-    format!("arn:aws:iam::{account}:role/terraform-cloud")
-}
-
-fn fault(method: &'static str, path: &str, times: usize, kind: FaultKind) -> Fault {
-    Fault {
-        method: Some(method),
-        path_contains: path.to_owned(),
-        times,
-        kind,
-    }
-}
-
-fn failure(response: Result<Response, HandlerError>) -> HandlerError {
-    match response {
-        Err(e) => e,
-        Ok(other) => panic!("expected a failure, got {other:?}"),
-    }
-}
-
-/// Statuses answered to `method` on paths ending in `suffix`, in arrival order.
-fn answered(tfc: &TfcFake, method: &str, suffix: &str) -> Vec<u16> {
-    let mut hits: Vec<_> = tfc
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == method && r.path.ends_with(suffix))
-        .collect();
-    hits.sort_by_key(|r| r.at);
-    hits.into_iter().map(|r| r.status).collect()
-}
 
 /// The change reported for one variable: its action and detail.
 fn var_change(report: &Report, key: &str) -> (Action, Option<String>) {
@@ -91,14 +50,16 @@ fn wanted(account: &str, role_sensitive: bool) -> Vec<(String, String, bool)> {
     ]
 }
 
-/// Resolves once the fake has picked up every injected fault, so the test can act while
-/// that request is still held in flight.
-async fn fault_in_flight(tfc: &TfcFake) {
-    let give_up = Instant::now() + Duration::from_secs(20);
-    while tfc.pending_faults() > 0 {
-        assert!(Instant::now() < give_up, "the faulted request never came");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+/// Onboards `account` from scratch and checks that its new set holds the three variables.
+async fn onboard_complete(env: &TestEnv, account: &str) -> Report {
+    let r = report(env.handle(&manual(account)).await);
+    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    let set = env
+        .tfc
+        .varset_by_name(ORG, &set_name(account))
+        .expect("the set was created");
+    assert_eq!(stored(&env.tfc, &set.id), wanted(account, false));
+    r
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,14 +71,7 @@ async fn a_sensitive_role_variable_is_rewritten_by_value_and_stays_sensitive() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("sensitive-role", &[]).await;
     // The operator marked the role variable sensitive; its value is even stale.
-    let set = env.tfc.seed_varset(
-        ORG,
-        &set_name(&account),
-        &[
-            ("TFC_AWS_PROVIDER_AUTH", "true", "env"),
-            ("AWS_DEFAULT_REGION", "eu-west-1", "env"),
-        ],
-    );
+    let set = seed_set_without_role(&env.tfc, &account);
     let stale = format!("arn:aws:iam::{account}:role/old-name");
     env.tfc.seed_var(&set, RUN_ROLE, &stale, "env", true);
 
@@ -142,7 +96,7 @@ async fn a_sensitive_role_variable_is_rewritten_by_value_and_stays_sensitive() {
         (Action::Update, Some(SENSITIVE_DETAIL.into()))
     );
     assert_eq!(env.writes(), (0, 1));
-    assert_eq!(answered(&env.tfc, "PATCH", ""), [200]);
+    assert_eq!(statuses(&env.tfc, "PATCH", ""), [200]);
     for key in ["TFC_AWS_PROVIDER_AUTH", "AWS_DEFAULT_REGION"] {
         assert_eq!(var_change(&again, key), (Action::Unchanged, None));
     }
@@ -153,32 +107,20 @@ async fn a_sensitive_role_variable_is_rewritten_by_value_and_stays_sensitive() {
 async fn a_sensitive_variable_met_after_a_duplicate_key_is_rewritten_by_value() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("sensitive-race", &[]).await;
-    let set = env.tfc.seed_varset(
-        ORG,
-        &set_name(&account),
-        &[
-            ("TFC_AWS_PROVIDER_AUTH", "true", "env"),
-            ("AWS_DEFAULT_REGION", "eu-west-1", "env"),
-        ],
-    );
+    let set = seed_set_without_role(&env.tfc, &account);
     // Our add is held; meanwhile someone adds the same key as a sensitive variable.
-    env.tfc.inject(fault(
-        "POST",
-        VARS,
-        1,
-        FaultKind::Delay(Duration::from_millis(300)),
-    ));
+    hold_next(&env.tfc, "POST", VARS);
     let stale = format!("arn:aws:iam::{account}:role/stale");
     let racer = async {
-        fault_in_flight(&env.tfc).await;
+        fault_taken(&env.tfc).await;
         env.tfc.seed_var(&set, RUN_ROLE, &stale, "env", true);
     };
     let event = manual(&account);
     let (response, ()) = tokio::join!(env.handle(&event), racer);
     let r = report(response);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
-    assert_eq!(answered(&env.tfc, "POST", VARS), [422]);
-    assert_eq!(answered(&env.tfc, "PATCH", ""), [200]);
+    assert_eq!(statuses(&env.tfc, "POST", VARS), [422]);
+    assert_eq!(statuses(&env.tfc, "PATCH", ""), [200]);
     assert_eq!(
         var_change(&r, RUN_ROLE),
         (Action::Update, Some(SENSITIVE_DETAIL.into())),
@@ -245,7 +187,7 @@ async fn a_project_owned_namesake_is_reported_and_never_written() {
     let account = env.new_account("project-namesake", &[]).await;
     let (set, before) = seed_project_namesake(&env.tfc, &account);
 
-    let err = failure(env.handle(&manual(&account)).await);
+    let err = error(env.handle(&manual(&account)).await);
     assert_eq!(err.error_type(), "NonRetryable.VariableSet", "{err}");
     assert_names_the_project(&err.message, &account);
     assert_eq!(env.writes(), (0, 0), "refused before anything was written");
@@ -258,22 +200,17 @@ async fn a_project_owned_set_met_after_a_duplicate_name_is_never_adopted() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("project-race", &[]).await;
     // Our create is held; meanwhile a project admin creates a set of the same name.
-    env.tfc.inject(fault(
-        "POST",
-        VARSETS,
-        1,
-        FaultKind::Delay(Duration::from_millis(300)),
-    ));
+    hold_next(&env.tfc, "POST", VARSETS);
     let racer = async {
-        fault_in_flight(&env.tfc).await;
+        fault_taken(&env.tfc).await;
         seed_project_namesake(&env.tfc, &account)
     };
     let event = manual(&account);
     let (response, (set, before)) = tokio::join!(env.handle(&event), racer);
-    let err = failure(response);
+    let err = error(response);
     assert_eq!(err.error_type(), "NonRetryable.VariableSet", "{err}");
     assert_names_the_project(&err.message, &account);
-    assert_eq!(answered(&env.tfc, "POST", VARSETS), [422]);
+    assert_eq!(statuses(&env.tfc, "POST", VARSETS), [422]);
     let writes_to_vars = env
         .tfc
         .requests()
@@ -328,14 +265,7 @@ async fn a_sweep_rewrites_sensitive_roles_and_never_adopts_project_owned_sets() 
     let env = TestEnv::with(moto, fake, &[("ONBOARD_ROLE_POLICY_ARNS", "none")]).await;
     let sensitive = env.new_account("sweep-sensitive", &[]).await;
     let namesake = env.new_account("sweep-namesake", &[]).await;
-    let set = env.tfc.seed_varset(
-        ORG,
-        &set_name(&sensitive),
-        &[
-            ("TFC_AWS_PROVIDER_AUTH", "true", "env"),
-            ("AWS_DEFAULT_REGION", "eu-west-1", "env"),
-        ],
-    );
+    let set = seed_set_without_role(&env.tfc, &sensitive);
     env.tfc
         .seed_var(&set, RUN_ROLE, &role_arn(&sensitive), "env", true);
     let (project_set, before) = seed_project_namesake(&env.tfc, &namesake);
@@ -385,14 +315,8 @@ async fn variables_a_create_did_not_store_are_added_and_reported() {
     let env = TestEnv::with(Moto::shared(), fake, &[]).await;
     let account = env.new_account("inline-ignored", &[]).await;
 
-    let r = report(env.handle(&manual(&account)).await);
-    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
-    let set = env
-        .tfc
-        .varset_by_name(ORG, &set_name(&account))
-        .expect("the set was created");
-    assert_eq!(stored(&env.tfc, &set.id), wanted(&account, false));
-    assert_eq!(answered(&env.tfc, "POST", VARS), [201, 201, 201]);
+    let r = onboard_complete(&env, &account).await;
+    assert_eq!(statuses(&env.tfc, "POST", VARS), [201, 201, 201]);
     for key in ["TFC_AWS_PROVIDER_AUTH", RUN_ROLE, "AWS_DEFAULT_REGION"] {
         let (action, detail) = var_change(&r, key);
         assert_eq!(action, Action::Create, "{key}");
@@ -413,13 +337,7 @@ async fn variables_stored_by_the_create_are_taken_from_its_answer() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("inline-stored", &[]).await;
 
-    let r = report(env.handle(&manual(&account)).await);
-    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
-    let set = env
-        .tfc
-        .varset_by_name(ORG, &set_name(&account))
-        .expect("the set was created");
-    assert_eq!(stored(&env.tfc, &set.id), wanted(&account, false));
+    let r = onboard_complete(&env, &account).await;
     // The create's answer lists the variables it stored: no read-back, no extra write.
     let calls: Vec<_> = env
         .tfc
@@ -448,36 +366,33 @@ async fn throttling_is_waited_out_for_as_long_as_the_deadline_allows() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("throttled-long", &[]).await;
     // Other containers and automations of the same user keep the budget busy for a while.
-    env.tfc
-        .inject(fault("GET", VARSETS, 12, FaultKind::RateLimitedReset(0.02)));
+    env.tfc.inject(tfc_fault(
+        Some("GET"),
+        VARSETS,
+        12,
+        FaultKind::RateLimitedReset(0.02),
+    ));
 
-    let r = report(env.handle(&manual(&account)).await);
-    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    onboard_complete(&env, &account).await;
     let mut expected = vec![429; 12];
     expected.push(200);
-    assert_eq!(answered(&env.tfc, "GET", VARSETS), expected);
-    assert_eq!(
-        stored(
-            &env.tfc,
-            &env.tfc
-                .varset_by_name(ORG, &set_name(&account))
-                .expect("set")
-                .id
-        ),
-        wanted(&account, false)
-    );
+    assert_eq!(statuses(&env.tfc, "GET", VARSETS), expected);
 }
 
 #[tokio::test]
 async fn a_wait_past_the_deadline_fails_at_once_as_retryable() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("throttled-deadline", &[]).await;
-    env.tfc
-        .inject(fault("GET", VARSETS, 1, FaultKind::RetryAfterSeconds(20)));
+    env.tfc.inject(tfc_fault(
+        Some("GET"),
+        VARSETS,
+        1,
+        FaultKind::RetryAfterSeconds(20),
+    ));
 
     let started = Instant::now();
     let deadline = started + Duration::from_secs(8);
-    let err = failure(tfc_onboarder::handler::handle(&env.ob, &manual(&account), deadline).await);
+    let err = error(tfc_onboarder::handler::handle(&env.ob, &manual(&account), deadline).await);
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "failed at once, not after waiting: {:?}",
