@@ -2,6 +2,7 @@
 //! place where each failure is classified as retryable or not for the Lambda service.
 
 use std::fmt;
+use std::time::Duration;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -143,6 +144,12 @@ pub enum TfcError {
         attempts: u32,
         detail: String,
     },
+    #[error("Terraform Cloud is rate limiting this token's user ({throttled} × 429 in a row) and asked to wait {:.1} s, past the invocation's deadline ({:.1} s left): the 30 requests per second are shared by every container and every automation using that user; retry later, or lower TFE_RATE_LIMIT so that everything using that user stays under 30 per second", wait.as_secs_f64(), left.as_secs_f64())]
+    RateLimited {
+        wait: Duration,
+        left: Duration,
+        throttled: u32,
+    },
     #[error("Terraform Cloud could not be reached after {attempts} attempts: {reason}")]
     Transport { attempts: u32, reason: String },
     #[error("Terraform Cloud answered with an unexpected document: {0}")]
@@ -154,7 +161,7 @@ pub enum TfcError {
 impl TfcError {
     pub fn retryable(&self) -> bool {
         match self {
-            Self::Unavailable { .. } | Self::Transport { .. } => true,
+            Self::Unavailable { .. } | Self::Transport { .. } | Self::RateLimited { .. } => true,
             Self::Token(e) => e.retryable,
             Self::Unauthorized
             | Self::OrganizationNotFound(_)

@@ -196,6 +196,7 @@ async fn run(args: Args) -> ExitCode {
             max_page_size: 100,
             latency: Some(latency),
             rate_limit_per_sec: Some(args.tfc_rate_limit),
+            ..FakeOptions::default()
         },
         rate_limit: args.tfc_rate_limit,
         concurrency: args.concurrency,

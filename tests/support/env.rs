@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tfc_onboarder::error::HandlerError;
 use tfc_onboarder::handler::Response;
 use tfc_onboarder::{Clients, Config, Onboarder};
 
 use super::fault_proxy::FaultProxy;
 use super::moto::{sdk_config_in, Moto};
-use super::tfc_fake::{FakeOptions, TfcFake};
+use super::tfc_fake::{FakeOptions, Fault, FaultKind, TfcFake};
 
 pub const ORG: &str = "acme";
 pub const TOKEN: &str = "tfc-test-token-s3cr3t-VALUE-0123456789";
@@ -121,6 +121,84 @@ pub fn sample_event(file: &str, account: &str) -> Value {
     let path = format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text.replace("444455556666", account)).expect("sample events are JSON")
+}
+
+/// A manual onboarding event for `account`.
+pub fn manual(account: &str) -> Value {
+    json!({ "account_id": account })
+}
+
+/// The variable set name of the default template.
+pub fn set_name(account: &str) -> String {
+    format!("aws-{account}")
+}
+
+/// The run role of the default settings.
+pub fn role_arn(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/terraform-cloud")
+}
+
+pub fn error(response: Result<Response, HandlerError>) -> HandlerError {
+    match response {
+        Err(e) => e,
+        Ok(other) => panic!("expected an error, got {other:?}"),
+    }
+}
+
+pub fn tfc_fault(method: Option<&'static str>, path: &str, times: usize, kind: FaultKind) -> Fault {
+    Fault {
+        method,
+        path_contains: path.to_owned(),
+        times,
+        kind,
+    }
+}
+
+/// Holds the next `method` request on a path containing `path` in flight for 300 ms, so that a
+/// test can race it (see [`fault_taken`]).
+pub fn hold_next(tfc: &TfcFake, method: &'static str, path: &str) {
+    tfc.inject(tfc_fault(
+        Some(method),
+        path,
+        1,
+        FaultKind::Delay(Duration::from_millis(300)),
+    ));
+}
+
+/// The account's set with everything but its role variable, as a half-done run leaves it.
+pub fn seed_set_without_role(tfc: &TfcFake, account: &str) -> String {
+    tfc.seed_varset(
+        ORG,
+        &set_name(account),
+        &[
+            ("AWS_DEFAULT_REGION", "eu-west-1", "env"),
+            ("TFC_AWS_PROVIDER_AUTH", "true", "env"),
+        ],
+    )
+}
+
+/// Statuses Terraform Cloud answered to `method` on paths ending in `suffix`, in arrival order.
+pub fn statuses(tfc: &TfcFake, method: &str, suffix: &str) -> Vec<u16> {
+    let mut hits: Vec<_> = tfc
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == method && r.path.ends_with(suffix))
+        .collect();
+    hits.sort_by_key(|r| r.at);
+    hits.into_iter().map(|r| r.status).collect()
+}
+
+/// Resolves once the fake has picked up every injected fault (a fault is taken as its request
+/// arrives, before any injected delay), so the test can act while that request is in flight.
+pub async fn fault_taken(tfc: &TfcFake) {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tfc.pending_faults() > 0 {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "the faulted request never came"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 pub fn report(response: Result<Response, HandlerError>) -> tfc_onboarder::report::Report {
