@@ -69,6 +69,12 @@ impl AwsError {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
         );
         let retryable = transport || code.as_deref().is_some_and(is_transient_aws_code);
+        let message = match (code.as_deref(), iam_quota(operation)) {
+            (Some("LimitExceeded"), Some(quota)) => format!(
+                "{message}: the account is at its IAM quota of {quota}. This does not pass by waiting: remove unused ones or raise the quota in Service Quotas (IAM), then re-run"
+            ),
+            _ => message,
+        };
         Self {
             operation,
             code,
@@ -83,7 +89,22 @@ impl AwsError {
     }
 }
 
-/// Codes that mean "try again shortly" for any AWS API we call.
+/// The IAM quota an operation's `LimitExceeded` is about. IAM throttles with `Throttling`;
+/// its `LimitExceeded` means the account is at a quota, which no retry gets past.
+fn iam_quota(operation: &str) -> Option<&'static str> {
+    Some(match operation {
+        "iam:CreateRole" => "roles per account (default 1,000), or tags per role (50)",
+        "iam:CreateOpenIDConnectProvider" => "OpenID Connect providers per account (100)",
+        "iam:AddClientIDToOpenIDConnectProvider" => "client IDs per OpenID Connect provider (100)",
+        "iam:AttachRolePolicy" => "managed policies per role (default 10)",
+        "iam:UpdateAssumeRolePolicy" => "role trust policy length (default 2,048 characters)",
+        "iam:TagRole" => "tags per role (50)",
+        _ => return None,
+    })
+}
+
+/// Codes that mean "try again shortly" for any AWS API we call. Not IAM's `LimitExceeded`:
+/// that one is a quota (see [`iam_quota`]).
 pub fn is_transient_aws_code(code: &str) -> bool {
     matches!(
         code,
@@ -92,7 +113,6 @@ pub fn is_transient_aws_code(code: &str) -> bool {
             | "ThrottledException"
             | "RequestLimitExceeded"
             | "TooManyRequestsException"
-            | "LimitExceeded"
             | "ConcurrentModification"
             | "ConcurrentModificationException"
             | "ServiceFailure"

@@ -11,10 +11,10 @@ use tokio::time::Instant;
 
 use crate::aws::iam::{Iam, RoleSpec};
 use crate::aws::organizations::{AccountInfo, Organizations};
-use crate::aws::{sts, transient, Backoff, Retrying};
+use crate::aws::{sts, Backoff, Retrying};
 use crate::config::{Config, RoleMode, DEFAULT_AUDIENCE};
 use crate::domain::{AccountId, ProviderArn, RoleArn};
-use crate::error::{AwsError, Failure, Step, StepError, TfcError};
+use crate::error::{Failure, Step, StepError, TfcError};
 use crate::event::{OnboardRequest, Trigger};
 use crate::mapping::{self, AccountSettings, Placement};
 use crate::policy::{self, ActualVar, Roles, RunPhase, VarChange, VariableSpec};
@@ -224,7 +224,8 @@ impl Onboarder {
             Ok(member) => member,
             Err(reason) => return Ok(Some(reason)),
         };
-        let iam_client = aws_sdk_iam::Client::new(&member);
+        report.access_role = Some(member.role);
+        let iam_client = aws_sdk_iam::Client::new(&member.config);
         let iam = Iam {
             client: &iam_client,
             retrying: self.retrying(deadline),
@@ -239,14 +240,26 @@ impl Onboarder {
         report.changes.push(change);
         report.provider_arn = Some(provider.clone());
 
-        let roles = self.roles(account);
-        for spec in self.role_specs(&roles, &provider, &settings) {
-            let changes = iam
+        let planned = self.roles(account);
+        let mut arns = Vec::new();
+        for spec in self.role_specs(&planned, &provider, &settings) {
+            let ensured = iam
                 .ensure_role(&spec)
                 .await
                 .map_err(|e| fail(Step::Role, account)(e.into()))?;
-            report.changes.extend(changes);
+            report.changes.extend(ensured.changes);
+            arns.push(ensured.arn);
         }
+        // The set and the report name the roles as IAM has them: an adopted role keeps its path.
+        let mut from_iam = arns.into_iter();
+        let mut arn = |planned: RoleArn| from_iam.next().unwrap_or(planned);
+        let roles = match planned {
+            Roles::Run(run) => Roles::Run(arn(run)),
+            Roles::Split { plan, apply } => Roles::Split {
+                plan: arn(plan),
+                apply: arn(apply),
+            },
+        };
         match &roles {
             Roles::Run(arn) => report.role_arn = Some(arn.clone()),
             Roles::Split { plan, apply } => {
@@ -300,65 +313,64 @@ impl Onboarder {
         )
     }
 
-    /// `Ok(Err(reason))`: the access role cannot be assumed and a sweep should move on: an
-    /// old account without the role (typical for invited accounts), or a brand-new one whose
-    /// own creation event is already waiting for it. A sweep never spends its slots waiting.
+    /// Enters the account through the first access role that can be assumed.
+    /// `Ok(Err(reason))`: no role can be assumed and a sweep should move on: an old account
+    /// without any of them (typical for invited accounts), or a brand-new one whose own
+    /// creation event is already waiting for it. A sweep never spends its slots waiting.
     async fn assume(
         &self,
         req: &OnboardRequest,
         info: &AccountInfo,
         deadline: Instant,
-    ) -> Result<Result<SdkConfig, String>, Failure> {
+    ) -> Result<Result<Box<sts::Assumed>, String>, Failure> {
         let account = &req.account;
-        let role_name = match req.trigger {
-            Trigger::ControlTower => &self.cfg.control_tower_role_name,
-            _ => &self.cfg.access_role_name,
-        };
-        let role_arn = RoleArn::new(&self.cfg.partition, account, role_name);
         // Strictly younger: the age is in whole seconds (rounded down), so with `<=` a window
         // of 0 would still treat an account that joined within the last second as new.
         let new_account = info
             .joined_secs_ago
             .is_none_or(|age| age < self.cfg.new_account_window.as_secs());
         let sweep = req.trigger == Trigger::Reconcile;
-        let wait_for_readiness = new_account && !sweep;
-        let retry_if: fn(&AwsError) -> bool = if wait_for_readiness {
-            sts::not_ready_yet
-        } else {
-            transient
-        };
         let wait_until = deadline
             .checked_sub(RESERVE)
             .unwrap_or(deadline)
             .max(Instant::now());
-        let result = sts::assume(
-            &self.clients.sts,
-            &self.clients.base,
-            role_arn.as_str(),
-            self.retrying(wait_until),
-            retry_if,
-        )
-        .await;
-        let code = |e: &AwsError| e.code.clone().unwrap_or_else(|| "error".into());
-        match result {
-            Ok(member) => Ok(Ok(member)),
-            Err(e) if sts::is_readiness_code(&e) && sweep && new_account => Ok(Err(format!(
-                "{role_arn} cannot be assumed yet ({}): the account is new; its creation event or the next sweep onboards it",
-                code(&e)
+        let started = Instant::now();
+        let roles = sts::AccessRoles {
+            sts: &self.clients.sts,
+            base: &self.clients.base,
+            partition: &self.cfg.partition,
+            roles: &self.cfg.access_roles,
+        };
+        let access = roles
+            .first_assumable(
+                account,
+                self.retrying(wait_until),
+                (new_account && !sweep).then_some(wait_until),
+            )
+            .await
+            .map_err(|e| fail(Step::AssumeRole, account)(e.into()))?;
+        let tried = match access {
+            sts::Access::Assumed(assumed) => return Ok(Ok(assumed)),
+            sts::Access::Refused(refusals) => sts::describe(&refusals),
+        };
+        match (sweep, new_account) {
+            (true, true) => Ok(Err(format!(
+                "no access role can be assumed yet ({tried}): the account is new; its creation event or the next sweep onboards it"
             ))),
-            Err(e) if sts::is_readiness_code(&e) && sweep => Ok(Err(format!(
-                "access role {role_name} cannot be assumed ({}): it does not exist or does not trust the management account, typical for invited accounts",
-                code(&e)
+            (true, false) => Ok(Err(format!(
+                "no access role can be assumed ({tried}): each is missing or does not trust the management account, typical for invited accounts; create one of them in the account, or add a role it has to ONBOARD_ACCESS_ROLE_NAMES"
             ))),
-            Err(e) if sts::not_ready_yet(&e) && wait_for_readiness => Err(fail(Step::AssumeRole, account)(StepError::NotReady {
+            (false, true) => Err(fail(Step::AssumeRole, account)(StepError::NotReady {
                 account: account.clone(),
-                detail: format!("{role_arn} cannot be assumed yet ({})", code(&e)),
+                detail: format!(
+                    "no access role could be assumed in {} s of polling ({tried})",
+                    started.elapsed().as_secs()
+                ),
             })),
-            Err(e) if e.has_code("AccessDenied") => Err(fail(Step::AssumeRole, account)(StepError::Refused(format!(
-                "cannot assume {role_arn} (AccessDenied) in an account that joined over {} minutes ago: the role does not exist or does not trust the management account; create it or set ONBOARD_ACCESS_ROLE_NAME",
+            (false, false) => Err(fail(Step::AssumeRole, account)(StepError::Refused(format!(
+                "no access role can be assumed in an account that joined over {} minutes ago: {tried}. Each role is missing, does not trust the management account, or is not allowed by the function's own sts:AssumeRole permission. Create one of them in the account with a trust policy for the management account, or add a role the account has to ONBOARD_ACCESS_ROLE_NAMES (and to the function's policy)",
                 self.cfg.new_account_window.as_secs() / 60
             )))),
-            Err(e) => Err(fail(Step::AssumeRole, account)(e.into())),
         }
     }
 
@@ -393,7 +405,7 @@ impl Onboarder {
                     .next()
                     .unwrap_or_default()
                     .to_owned(),
-                arn: arn.clone(),
+                planned_arn: arn.clone(),
                 description: format!(
                     "Terraform Cloud {what} for organization {}",
                     self.cfg.organization

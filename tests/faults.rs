@@ -25,15 +25,7 @@ const SUB: &str = "organization:acme:project:*:workspace:*:run_phase:*";
 const AUDIENCE: &str = "aws.workload.identity";
 
 fn aws_error(action: &'static str, times: usize, status: u16, code: &'static str) -> AwsFault {
-    AwsFault {
-        action,
-        times,
-        kind: AwsFaultKind::Error {
-            status,
-            code,
-            message: "injected by the test",
-        },
-    }
+    AwsFault::error(action, times, status, code, "injected by the test")
 }
 
 /// The call reaches moto (the resource is created) but its answer is lost or replaced.
@@ -557,7 +549,16 @@ async fn a_new_account_that_denies_assume_role_a_few_times_is_waited_for() {
         .inject(aws_error("AssumeRole", 3, 403, "AccessDenied"));
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
-    assert_eq!(env.proxy.count("AssumeRole"), 4);
+    // Rounds over both access roles: the three injected denials, one real one for
+    // AWSControlTowerExecution (the account does not have it), then OrganizationAccountAccessRole.
+    let statuses: Vec<u16> = env
+        .proxy
+        .calls()
+        .iter()
+        .filter(|c| c.action == "AssumeRole")
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(statuses, [403, 403, 403, 403, 200]);
     assert_complete(&env, &account).await;
 }
 
@@ -583,8 +584,8 @@ async fn access_denied_forever_fails_retryable_within_the_budget_for_new_and_at_
     );
     assert_eq!(
         old.proxy.count("AssumeRole"),
-        1,
-        "an old account's AccessDenied is not waited on (one call, no backoff: the call count is the proof, not wall time)"
+        2,
+        "an old account's AccessDenied is not waited on (one round over the two access roles, no poll: the call count is the proof, not wall time)"
     );
     // Terraform Cloud was read (the preflight that runs before any write), never written.
     assert_eq!(old.writes(), (0, 0));
@@ -613,7 +614,7 @@ async fn access_denied_forever_fails_retryable_within_the_budget_for_new_and_at_
         .await;
     let e = r.error.as_ref().expect("failed");
     assert!(!e.retryable && e.message.contains("AccessDenied"), "{e:?}");
-    assert_eq!(old.proxy.count("AssumeRole"), 1);
+    assert_eq!(old.proxy.count("AssumeRole"), 2);
 
     let new = TestEnv::new(&[]).await;
     new.proxy
@@ -640,10 +641,24 @@ async fn access_denied_forever_fails_retryable_within_the_budget_for_new_and_at_
         waited >= Duration::from_secs(2) && waited < Duration::from_secs(10),
         "waited {waited:?}"
     );
-    let attempts = new.proxy.count("AssumeRole");
+    // The readiness poll: rounds over both roles at 2 calls a second, about 5 s of it.
+    let calls: Vec<_> = new
+        .proxy
+        .calls()
+        .into_iter()
+        .filter(|c| c.action == "AssumeRole")
+        .collect();
     assert!(
-        (5..=30).contains(&attempts),
-        "bounded exponential backoff: {attempts} attempts"
+        (6..=14).contains(&calls.len()),
+        "2 calls a second for about 5 s: {} calls",
+        calls.len()
+    );
+    assert!(support::fault_proxy::peak_per_second(&calls) <= 2);
+    assert!(
+        err.message.contains(
+            "OrganizationAccountAccessRole (AccessDenied), AWSControlTowerExecution (AccessDenied)"
+        ),
+        "{err}"
     );
     assert_eq!(
         new.writes(),

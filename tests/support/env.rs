@@ -11,7 +11,7 @@ use tfc_onboarder::handler::Response;
 use tfc_onboarder::{Clients, Config, Onboarder};
 
 use super::fault_proxy::FaultProxy;
-use super::moto::{sdk_config_at, Moto};
+use super::moto::{sdk_config_in, Moto};
 use super::tfc_fake::{FakeOptions, Fault, FaultKind, TfcFake};
 
 pub const ORG: &str = "acme";
@@ -62,13 +62,23 @@ impl TestEnv {
     }
 
     pub async fn with(moto: &'static Moto, fake: FakeOptions, extra: &[(&str, &str)]) -> Self {
-        moto.ensure_organization().await;
+        Self::in_region(moto, fake, "us-east-1", extra).await
+    }
+
+    /// The function running in `region` (its partition decides which of moto's worlds it sees).
+    pub async fn in_region(
+        moto: &'static Moto,
+        fake: FakeOptions,
+        region: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        moto.ensure_organization_in(region).await;
         let proxy = FaultProxy::start(&moto.url()).await;
         let tfc = TfcFake::start(fake).await;
         let vars = base_vars(&tfc.url(), extra);
         let cfg =
             Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration is valid");
-        let clients = Clients::new(sdk_config_at(&proxy.url()), &cfg).expect("clients");
+        let clients = Clients::new(sdk_config_in(&proxy.url(), region), &cfg).expect("clients");
         Self {
             moto,
             proxy,
@@ -197,6 +207,18 @@ pub fn report(response: Result<Response, HandlerError>) -> tfc_onboarder::report
         Ok(other) => panic!("expected a report, got {other:?}"),
         Err(e) => panic!("expected a report, got error {e}"),
     }
+}
+
+/// The variables of `aws-<account>` with the test defaults (single role, region eu-west-1).
+pub fn default_vars(account: &str) -> Vec<(String, String)> {
+    vec![
+        ("AWS_DEFAULT_REGION".to_owned(), "eu-west-1".to_owned()),
+        ("TFC_AWS_PROVIDER_AUTH".to_owned(), "true".to_owned()),
+        (
+            "TFC_AWS_RUN_ROLE_ARN".to_owned(),
+            format!("arn:aws:iam::{account}:role/terraform-cloud"),
+        ),
+    ]
 }
 
 /// The trust policy the issue documents, for this account and settings.
