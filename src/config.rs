@@ -11,6 +11,13 @@ use crate::mapping::OuRule;
 
 pub const DEFAULT_AUDIENCE: &str = "aws.workload.identity";
 pub const TOOL_NAME: &str = "tfc-onboarder";
+/// Plain Organizations accounts have the first, Control Tower and Account Factory for
+/// Terraform accounts the second: with both, every account created in either way is reached.
+pub const DEFAULT_ACCESS_ROLES: &str = "OrganizationAccountAccessRole,AWSControlTowerExecution";
+/// Each role costs one AssumeRole per round of the readiness poll (paced at 2 calls a second),
+/// so the round grows by half a second with every role; beyond five the poll would react too
+/// slowly, and an account that has none of five roles is not reached by a sixth.
+pub const MAX_ACCESS_ROLES: usize = 5;
 
 /// Where the Terraform Cloud API token comes from.
 pub enum TokenSource {
@@ -52,8 +59,9 @@ pub struct Config {
     pub token: TokenSource,
     pub tfe_rate_limit: u32,
     pub tfe_timeout: Duration,
-    pub access_role_name: String,
-    pub control_tower_role_name: String,
+    /// Roles tried in this order in every member account; the first that can be assumed is
+    /// used.
+    pub access_roles: Vec<String>,
     pub role_name: String,
     pub role_policy_arns: Vec<String>,
     pub plan_policy_arns: Vec<String>,
@@ -128,29 +136,31 @@ impl Config {
         let tfe_timeout =
             Duration::from_millis(parse_num(&get, "TFE_TIMEOUT_MS", 10_000u64, 100, 60_000)?);
 
-        let access_role_name = role_name(
-            &get,
-            "ONBOARD_ACCESS_ROLE_NAME",
-            "OrganizationAccountAccessRole",
-        )?;
-        let control_tower_role_name = role_name(
-            &get,
-            "ONBOARD_CONTROL_TOWER_ROLE_NAME",
-            "AWSControlTowerExecution",
-        )?;
+        refuse_replaced_role_variables(&get)?;
+        let access_roles = access_role_list(&get)?;
         let role_name_value = role_name(&get, "ONBOARD_ROLE_NAME", "terraform-cloud")?;
+        // First: every configured ARN is checked against it.
+        let partition = get("ONBOARD_PARTITION").unwrap_or_else(|| "aws".into());
+        if !matches!(partition.as_str(), "aws" | "aws-cn" | "aws-us-gov") {
+            return Err(bad(
+                "ONBOARD_PARTITION",
+                format!("`{partition}` must be aws, aws-cn or aws-us-gov"),
+            ));
+        }
         let role_policy_arns = policy_list(
             &get,
             "ONBOARD_ROLE_POLICY_ARNS",
-            "arn:aws:iam::aws:policy/AdministratorAccess",
+            &format!("arn:{partition}:iam::aws:policy/AdministratorAccess"),
+            &partition,
         )?;
         let plan_policy_arns = policy_list(
             &get,
             "ONBOARD_PLAN_POLICY_ARNS",
-            "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            &format!("arn:{partition}:iam::aws:policy/ReadOnlyAccess"),
+            &partition,
         )?;
         let permissions_boundary_arn = get("ONBOARD_PERMISSIONS_BOUNDARY_ARN")
-            .map(|arn| check_policy_arn("ONBOARD_PERMISSIONS_BOUNDARY_ARN", arn))
+            .map(|arn| check_policy_arn("ONBOARD_PERMISSIONS_BOUNDARY_ARN", arn, &partition))
             .transpose()?;
         let max_session_duration = get("ONBOARD_MAX_SESSION_DURATION")
             .map(|_| parse_num(&get, "ONBOARD_MAX_SESSION_DURATION", 3600i32, 3600, 43200))
@@ -218,13 +228,6 @@ impl Config {
         let ready_events = parse_bool(&get, "ONBOARD_READY_EVENTS", false)?;
         let event_bus = get("ONBOARD_EVENT_BUS").unwrap_or_else(|| "default".into());
         let concurrency = parse_num(&get, "ONBOARD_CONCURRENCY", 8usize, 1, 64)?;
-        let partition = get("ONBOARD_PARTITION").unwrap_or_else(|| "aws".into());
-        if !matches!(partition.as_str(), "aws" | "aws-cn" | "aws-us-gov") {
-            return Err(bad(
-                "ONBOARD_PARTITION",
-                format!("`{partition}` must be aws, aws-cn or aws-us-gov"),
-            ));
-        }
 
         let retry_base =
             Duration::from_millis(parse_num(&get, "ONBOARD_RETRY_BASE_MS", 500u64, 1, 10_000)?);
@@ -243,8 +246,7 @@ impl Config {
             token,
             tfe_rate_limit,
             tfe_timeout,
-            access_role_name,
-            control_tower_role_name,
+            access_roles,
             role_name: role_name_value,
             role_policy_arns,
             plan_policy_arns,
@@ -267,6 +269,26 @@ impl Config {
             retry_base,
             new_account_window,
         })
+    }
+}
+
+impl Config {
+    /// Settings that are valid but risky, each worth one line in the log at cold start.
+    pub fn warnings(&self) -> Vec<String> {
+        let admin = format!("arn:{}:iam::aws:policy/AdministratorAccess", self.partition);
+        let has_admin = self
+            .role_policy_arns
+            .iter()
+            .chain(&self.plan_policy_arns)
+            .any(|arn| *arn == admin);
+        let mut warnings = Vec::new();
+        if has_admin && self.project.is_wildcard() && self.workspace.is_wildcard() {
+            warnings.push(format!(
+                "every workspace of Terraform Cloud organization `{}` can assume the onboarded roles, which have {admin}: set ONBOARD_TFC_PROJECT (and ONBOARD_TFC_WORKSPACE) to the project that manages the accounts, or narrow each account with tags or ONBOARD_OU_RULES",
+                self.organization
+            ));
+        }
+        warnings
     }
 }
 
@@ -314,18 +336,25 @@ fn role_name(
     default: &str,
 ) -> Result<String, ConfigError> {
     let name = get(var).unwrap_or_else(|| default.into());
+    check_role_name(var, &name)?;
+    Ok(name)
+}
+
+/// IAM's rule for role names: 1 to 64 of letters, digits and `+=,.@_-` (no path, no wildcard).
+fn check_role_name(var: &'static str, name: &str) -> Result<(), ConfigError> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
     if valid {
-        Ok(name)
+        Ok(())
     } else {
         Err(ConfigError {
             var,
             reason: format!(
-                "`{name}` is not a valid IAM role name (1-64 of letters, digits and +=,.@_-)"
+                "`{}` is not a valid IAM role name (1-64 of letters, digits and +=,.@_-)",
+                crate::domain::truncate_for_message(name)
             ),
         })
     }
@@ -335,6 +364,7 @@ fn policy_list(
     get: &impl Fn(&str) -> Option<String>,
     var: &'static str,
     default: &str,
+    partition: &str,
 ) -> Result<Vec<String>, ConfigError> {
     // An explicitly empty list ("none") is allowed: some teams attach permissions themselves.
     let raw = get(var).unwrap_or_else(|| default.into());
@@ -343,7 +373,7 @@ fn policy_list(
     }
     let mut arns = Vec::new();
     for arn in raw.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-        let arn = check_policy_arn(var, arn.to_owned())?;
+        let arn = check_policy_arn(var, arn.to_owned(), partition)?;
         if !arns.contains(&arn) {
             arns.push(arn);
         }
@@ -360,18 +390,89 @@ fn policy_list(
     Ok(arns)
 }
 
-fn check_policy_arn(var: &'static str, arn: String) -> Result<String, ConfigError> {
+/// A managed policy ARN of the configured partition: one of another partition does not exist
+/// there, and IAM's NoSuchEntity for it would look like a policy not visible yet.
+fn check_policy_arn(
+    var: &'static str,
+    arn: String,
+    partition: &str,
+) -> Result<String, ConfigError> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let valid = parts.len() == 6
         && parts[0] == "arn"
         && parts[2] == "iam"
         && parts[5].starts_with("policy/")
         && parts[5].len() > 7;
-    if valid {
-        Ok(arn)
-    } else {
-        Err(ConfigError { var, reason: format!("`{arn}` is not an IAM managed policy ARN (arn:aws:iam::aws:policy/NAME or arn:aws:iam::ACCOUNT:policy/NAME)") })
+    if !valid {
+        return Err(ConfigError { var, reason: format!("`{arn}` is not an IAM managed policy ARN (arn:{partition}:iam::aws:policy/NAME or arn:{partition}:iam::ACCOUNT:policy/NAME)") });
     }
+    if parts[1] != partition {
+        return Err(ConfigError {
+            var,
+            reason: format!(
+                "`{arn}` is in partition `{}`, but ONBOARD_PARTITION is `{partition}`: use arn:{partition}:{}",
+                parts[1],
+                parts[2..].join(":")
+            ),
+        });
+    }
+    Ok(arn)
+}
+
+/// The variables `ONBOARD_ACCESS_ROLE_NAMES` replaced. Ignoring them would silently change
+/// which role an upgraded deployment assumes, so they stop the function instead.
+fn refuse_replaced_role_variables(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let access = get("ONBOARD_ACCESS_ROLE_NAME");
+    let control_tower = get("ONBOARD_CONTROL_TOWER_ROLE_NAME");
+    let var = match (&access, &control_tower) {
+        (Some(_), _) => "ONBOARD_ACCESS_ROLE_NAME",
+        (None, Some(_)) => "ONBOARD_CONTROL_TOWER_ROLE_NAME",
+        (None, None) => return Ok(()),
+    };
+    let suggested = format!(
+        "{},{}",
+        access.as_deref().unwrap_or("OrganizationAccountAccessRole"),
+        control_tower
+            .as_deref()
+            .unwrap_or("AWSControlTowerExecution")
+    );
+    Err(ConfigError {
+        var,
+        reason: format!(
+            "is no longer read; set ONBOARD_ACCESS_ROLE_NAMES instead, an ordered, comma-separated list of the roles to try in every account (for these settings: ONBOARD_ACCESS_ROLE_NAMES={suggested}), and remove ONBOARD_ACCESS_ROLE_NAME and ONBOARD_CONTROL_TOWER_ROLE_NAME"
+        ),
+    })
+}
+
+fn access_role_list(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "ONBOARD_ACCESS_ROLE_NAMES";
+    let bad = |reason: String| ConfigError { var: VAR, reason };
+    let raw = get(VAR).unwrap_or_else(|| DEFAULT_ACCESS_ROLES.into());
+    let mut roles: Vec<String> = Vec::new();
+    for name in raw.split(',').map(str::trim) {
+        if name.is_empty() {
+            return Err(bad(format!(
+                "`{raw}` has an empty entry; give role names separated by single commas"
+            )));
+        }
+        check_role_name(VAR, name)?;
+        // IAM role names are unique regardless of case, so these would name one role twice.
+        if let Some(twin) = roles.iter().find(|r| r.eq_ignore_ascii_case(name)) {
+            return Err(bad(format!(
+                "`{name}` is listed twice (as `{twin}`); IAM role names are not case-sensitive"
+            )));
+        }
+        roles.push(name.to_owned());
+    }
+    if roles.len() > MAX_ACCESS_ROLES {
+        return Err(bad(format!(
+            "{} roles given; at most {MAX_ACCESS_ROLES}: each one adds an AssumeRole to every round of the readiness poll",
+            roles.len()
+        )));
+    }
+    Ok(roles)
 }
 
 fn is_region(region: &str) -> bool {
@@ -406,7 +507,10 @@ mod tests {
         let c = config(&[("TFE_ORGANIZATION", "acme"), ("TFE_TOKEN", "t")]).unwrap();
         assert_eq!(c.hostname.as_str(), "app.terraform.io");
         assert_eq!(c.tfe_address, "https://app.terraform.io");
-        assert_eq!(c.access_role_name, "OrganizationAccountAccessRole");
+        assert_eq!(
+            c.access_roles,
+            ["OrganizationAccountAccessRole", "AWSControlTowerExecution"]
+        );
         assert_eq!(c.role_name, "terraform-cloud");
         assert_eq!(
             c.role_policy_arns,
@@ -515,6 +619,151 @@ mod tests {
             let err = config(vars).unwrap_err();
             assert_eq!(err.var, *var, "{vars:?}: {err}");
         }
+    }
+
+    fn org(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut all = vec![("TFE_ORGANIZATION", "acme"), ("TFE_TOKEN", "t")];
+        all.extend_from_slice(vars);
+        config(&all)
+    }
+
+    #[test]
+    fn access_roles_are_an_ordered_list_of_valid_distinct_role_names() {
+        let c = org(&[(
+            "ONBOARD_ACCESS_ROLE_NAMES",
+            " AWSControlTowerExecution , Custom+Admin=1,a.b@c_d-e ",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.access_roles,
+            ["AWSControlTowerExecution", "Custom+Admin=1", "a.b@c_d-e"]
+        );
+        let max = "r1,r2,r3,r4,r5";
+        assert_eq!(
+            org(&[("ONBOARD_ACCESS_ROLE_NAMES", max)])
+                .unwrap()
+                .access_roles
+                .len(),
+            MAX_ACCESS_ROLES
+        );
+        for (bad, says) in [
+            ("r1,r2,r3,r4,r5,r6", "at most 5"),
+            ("a,,b", "empty entry"),
+            ("a,", "empty entry"),
+            ("Admin,admin", "listed twice"),
+            ("path/role", "not a valid IAM role name"),
+            ("Org*", "not a valid IAM role name"),
+            ("bad name", "not a valid IAM role name"),
+            (&*"x".repeat(65), "not a valid IAM role name"),
+        ] {
+            let err = org(&[("ONBOARD_ACCESS_ROLE_NAMES", bad)]).unwrap_err();
+            assert_eq!(err.var, "ONBOARD_ACCESS_ROLE_NAMES", "{bad}");
+            assert!(err.reason.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_replaced_role_variables_stop_the_function_and_name_the_replacement() {
+        for (vars, var, suggested) in [
+            (
+                &[("ONBOARD_ACCESS_ROLE_NAME", "Admin")][..],
+                "ONBOARD_ACCESS_ROLE_NAME",
+                "ONBOARD_ACCESS_ROLE_NAMES=Admin,AWSControlTowerExecution",
+            ),
+            (
+                &[("ONBOARD_CONTROL_TOWER_ROLE_NAME", "CT")][..],
+                "ONBOARD_CONTROL_TOWER_ROLE_NAME",
+                "ONBOARD_ACCESS_ROLE_NAMES=OrganizationAccountAccessRole,CT",
+            ),
+            (
+                &[
+                    ("ONBOARD_ACCESS_ROLE_NAME", "Admin"),
+                    ("ONBOARD_CONTROL_TOWER_ROLE_NAME", "CT"),
+                    ("ONBOARD_ACCESS_ROLE_NAMES", "Admin,CT"),
+                ][..],
+                "ONBOARD_ACCESS_ROLE_NAME",
+                "ONBOARD_ACCESS_ROLE_NAMES=Admin,CT",
+            ),
+        ] {
+            let err = org(vars).unwrap_err();
+            assert_eq!(err.var, var);
+            assert!(
+                err.to_string().contains("no longer read") && err.reason.contains(suggested),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn policy_arns_follow_the_partition_and_other_partitions_are_refused() {
+        let c = org(&[("ONBOARD_PARTITION", "aws-us-gov")]).unwrap();
+        assert_eq!(
+            c.role_policy_arns,
+            ["arn:aws-us-gov:iam::aws:policy/AdministratorAccess"]
+        );
+        assert_eq!(
+            c.plan_policy_arns,
+            ["arn:aws-us-gov:iam::aws:policy/ReadOnlyAccess"]
+        );
+        let c = org(&[("ONBOARD_PARTITION", "aws-cn")]).unwrap();
+        assert_eq!(
+            c.role_policy_arns,
+            ["arn:aws-cn:iam::aws:policy/AdministratorAccess"]
+        );
+        for var in [
+            "ONBOARD_ROLE_POLICY_ARNS",
+            "ONBOARD_PLAN_POLICY_ARNS",
+            "ONBOARD_PERMISSIONS_BOUNDARY_ARN",
+        ] {
+            let err = org(&[
+                ("ONBOARD_PARTITION", "aws-cn"),
+                (var, "arn:aws:iam::123456789012:policy/Boundary"),
+            ])
+            .unwrap_err();
+            assert_eq!(err.var, var);
+            assert!(
+                err.reason
+                    .contains("use arn:aws-cn:iam::123456789012:policy/Boundary"),
+                "{err}"
+            );
+            // The same ARN in the default partition is fine.
+            org(&[(var, "arn:aws:iam::123456789012:policy/Boundary")]).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_organization_wide_scope_with_administrator_access_is_warned_about() {
+        let warnings = org(&[]).unwrap().warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("every workspace of Terraform Cloud organization `acme`")
+                && warnings[0].contains("AdministratorAccess")
+                && warnings[0].contains("ONBOARD_TFC_PROJECT"),
+            "{warnings:?}"
+        );
+        let gov = org(&[("ONBOARD_PARTITION", "aws-us-gov")])
+            .unwrap()
+            .warnings();
+        assert_eq!(gov.len(), 1, "{gov:?}");
+        for quiet in [
+            &[("ONBOARD_TFC_PROJECT", "platform")][..],
+            &[("ONBOARD_TFC_WORKSPACE", "accounts")][..],
+            &[(
+                "ONBOARD_ROLE_POLICY_ARNS",
+                "arn:aws:iam::aws:policy/PowerUserAccess",
+            )][..],
+        ] {
+            assert!(org(quiet).unwrap().warnings().is_empty(), "{quiet:?}");
+        }
+        let split_plan_admin = org(&[
+            ("ONBOARD_ROLE_POLICY_ARNS", "none"),
+            (
+                "ONBOARD_PLAN_POLICY_ARNS",
+                "arn:aws:iam::aws:policy/AdministratorAccess",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(split_plan_admin.warnings().len(), 1);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! place where each failure is classified as retryable or not for the Lambda service.
 
 use std::fmt;
+use std::time::Duration;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -68,6 +69,12 @@ impl AwsError {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
         );
         let retryable = transport || code.as_deref().is_some_and(is_transient_aws_code);
+        let message = match (code.as_deref(), iam_quota(operation)) {
+            (Some("LimitExceeded"), Some(quota)) => format!(
+                "{message}: the account is at its IAM quota of {quota}. This does not pass by waiting: remove unused ones or raise the quota in Service Quotas (IAM), then re-run"
+            ),
+            _ => message,
+        };
         Self {
             operation,
             code,
@@ -82,7 +89,22 @@ impl AwsError {
     }
 }
 
-/// Codes that mean "try again shortly" for any AWS API we call.
+/// The IAM quota an operation's `LimitExceeded` is about. IAM throttles with `Throttling`;
+/// its `LimitExceeded` means the account is at a quota, which no retry gets past.
+fn iam_quota(operation: &str) -> Option<&'static str> {
+    Some(match operation {
+        "iam:CreateRole" => "roles per account (default 1,000), or tags per role (50)",
+        "iam:CreateOpenIDConnectProvider" => "OpenID Connect providers per account (100)",
+        "iam:AddClientIDToOpenIDConnectProvider" => "client IDs per OpenID Connect provider (100)",
+        "iam:AttachRolePolicy" => "managed policies per role (default 10)",
+        "iam:UpdateAssumeRolePolicy" => "role trust policy length (default 2,048 characters)",
+        "iam:TagRole" => "tags per role (50)",
+        _ => return None,
+    })
+}
+
+/// Codes that mean "try again shortly" for any AWS API we call. Not IAM's `LimitExceeded`:
+/// that one is a quota (see [`iam_quota`]).
 pub fn is_transient_aws_code(code: &str) -> bool {
     matches!(
         code,
@@ -91,7 +113,6 @@ pub fn is_transient_aws_code(code: &str) -> bool {
             | "ThrottledException"
             | "RequestLimitExceeded"
             | "TooManyRequestsException"
-            | "LimitExceeded"
             | "ConcurrentModification"
             | "ConcurrentModificationException"
             | "ServiceFailure"
@@ -123,6 +144,12 @@ pub enum TfcError {
         attempts: u32,
         detail: String,
     },
+    #[error("Terraform Cloud is rate limiting this token's user ({throttled} × 429 in a row) and asked to wait {:.1} s, past the invocation's deadline ({:.1} s left): the 30 requests per second are shared by every container and every automation using that user; retry later, or lower TFE_RATE_LIMIT so that everything using that user stays under 30 per second", wait.as_secs_f64(), left.as_secs_f64())]
+    RateLimited {
+        wait: Duration,
+        left: Duration,
+        throttled: u32,
+    },
     #[error("Terraform Cloud could not be reached after {attempts} attempts: {reason}")]
     Transport { attempts: u32, reason: String },
     #[error("Terraform Cloud answered with an unexpected document: {0}")]
@@ -134,7 +161,7 @@ pub enum TfcError {
 impl TfcError {
     pub fn retryable(&self) -> bool {
         match self {
-            Self::Unavailable { .. } | Self::Transport { .. } => true,
+            Self::Unavailable { .. } | Self::Transport { .. } | Self::RateLimited { .. } => true,
             Self::Token(e) => e.retryable,
             Self::Unauthorized
             | Self::OrganizationNotFound(_)

@@ -11,7 +11,8 @@ use crate::mapping::Overrides;
 /// EventBridge delivers at most 256 KiB; anything larger is not an event from AWS.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 
-/// Which access role to assume: Control Tower accounts are reached through its own role.
+/// What asked for an onboarding. Every trigger tries the same access roles in the same order;
+/// only a sweep never waits for an account that is not ready yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {

@@ -128,6 +128,9 @@ fn init_tracing(lambda: bool) {
 
 async fn build() -> Result<&'static Onboarder, String> {
     let cfg = Config::from_env().map_err(|e| e.to_string())?;
+    for warning in cfg.warnings() {
+        tracing::warn!(warning, "risky configuration");
+    }
     let sdk = tfc_onboarder::sdk_config()
         .await
         .map_err(|e| e.to_string())?;

@@ -97,7 +97,7 @@ async fn run(
             "no settings without the opt-out tag".into(),
         ))
     })?;
-    let tfc = &ob.clients.tfc;
+    let tfc = &ob.tfc(deadline);
     let offboard = |e: crate::error::TfcError| fail(Step::Offboard)(e.into());
     let Some(set) = varsets::find(tfc, &settings.varset_name)
         .await
@@ -113,6 +113,12 @@ async fn run(
         id: Some(set.id.clone()),
         name: set.name.clone(),
     });
+    if let Some(project) = varsets::project_owner(tfc, &set).await {
+        return Ok(Some(format!(
+            "variable set `{}` belongs to {project}, not to the organization: tfc-onboarder never writes project-owned sets, so nothing in it is this tool's to remove; left untouched",
+            set.name
+        )));
+    }
     let vars = varsets::list_vars(tfc, &set.id).await.map_err(offboard)?;
     let alias = settings.alias.as_deref();
     let ours = owned_keys(alias);
@@ -125,6 +131,13 @@ async fn run(
                 .is_some_and(|arn| arn.account() == account.as_str())
     });
     if !names_this_account {
+        // A sensitive role variable may well name this account, but cannot be read to check.
+        if let Some(hidden) = vars
+            .iter()
+            .find(|v| v.sensitive && role_keys.contains(&v.key))
+        {
+            return Ok(Some(format!("variable set `{}`'s {} is sensitive: its value cannot be read back to check that it names account {account}, so nothing was removed; remove this account's variables by hand", set.name, hidden.key)));
+        }
         return Ok(Some(format!("variable set `{}` holds no role of account {account}; nothing of this account to remove", set.name)));
     }
     let (remove, keep): (Vec<_>, Vec<_>) = vars

@@ -11,15 +11,16 @@ use tokio::time::Instant;
 
 use crate::aws::iam::{Iam, RoleSpec};
 use crate::aws::organizations::{AccountInfo, Organizations};
-use crate::aws::{sts, transient, Backoff, Retrying};
+use crate::aws::{sts, Backoff, Retrying};
 use crate::config::{Config, RoleMode, DEFAULT_AUDIENCE};
 use crate::domain::{AccountId, ProviderArn, RoleArn};
-use crate::error::{AwsError, Failure, Step, StepError, TfcError};
+use crate::error::{Failure, Step, StepError, TfcError};
 use crate::event::{OnboardRequest, Trigger};
 use crate::mapping::{self, AccountSettings, Placement};
 use crate::policy::{self, ActualVar, Roles, RunPhase, VarChange, VariableSpec};
 use crate::report::{Action, Change, ErrorInfo, Outcome, Report, VarsetRef};
-use crate::tfc::varsets::{self, VarsetSummary};
+use crate::tfc::client::Tfc;
+use crate::tfc::varsets::{self, Added, Creation, VarsetSummary};
 use crate::tfc::TfcClient;
 
 /// Clients built once at cold start and shared by every invocation.
@@ -52,16 +53,23 @@ pub enum Lookup {
 }
 
 impl Lookup {
-    pub async fn index(tfc: &TfcClient) -> Result<Self, TfcError> {
-        let sets = varsets::list_all(tfc).await?;
-        Ok(Self::Index(Mutex::new(
-            sets.into_iter().map(|s| (s.name.clone(), s)).collect(),
-        )))
+    /// Every set by name, project-owned ones included so that a namesake is reported; of two
+    /// with one name, the organization's.
+    pub async fn index(tfc: &Tfc<'_>) -> Result<Self, TfcError> {
+        let mut by_name: HashMap<String, VarsetSummary> = HashMap::new();
+        for set in varsets::list_all(tfc).await? {
+            let set = match by_name.remove(&set.name) {
+                Some(seen) => varsets::prefer(seen, set),
+                None => set,
+            };
+            by_name.insert(set.name.clone(), set);
+        }
+        Ok(Self::Index(Mutex::new(by_name)))
     }
 
     async fn find(
         &self,
-        tfc: &TfcClient,
+        tfc: &Tfc<'_>,
         name: &crate::domain::VarsetName,
     ) -> Result<Option<VarsetSummary>, TfcError> {
         match self {
@@ -92,6 +100,9 @@ pub struct Onboarder {
 /// reporting.
 const RESERVE: Duration = Duration::from_secs(20);
 
+/// The detail of a change that rewrote a sensitive variable.
+const SENSITIVE_REWRITE: &str = "sensitive: value cannot be read back; rewritten";
+
 fn fail(step: Step, account: &AccountId) -> impl Fn(StepError) -> Failure + '_ {
     move |source| Failure {
         step,
@@ -111,6 +122,11 @@ impl Onboarder {
             },
             deadline,
         }
+    }
+
+    /// Every Terraform Cloud call of an invocation waits out throttling until `deadline`.
+    pub fn tfc(&self, deadline: Instant) -> Tfc<'_> {
+        self.clients.tfc.until(deadline)
     }
 
     pub fn organizations(&self, deadline: Instant) -> Organizations<'_> {
@@ -201,13 +217,15 @@ impl Onboarder {
             name: settings.varset_name.to_string(),
         });
 
-        let state = self.read_tfc(account, &settings, lookup).await?;
+        let tfc = self.tfc(deadline);
+        let state = self.read_tfc(&tfc, account, &settings, lookup).await?;
 
         let member = match self.assume(req, &info, deadline).await? {
             Ok(member) => member,
             Err(reason) => return Ok(Some(reason)),
         };
-        let iam_client = aws_sdk_iam::Client::new(&member);
+        report.access_role = Some(member.role);
+        let iam_client = aws_sdk_iam::Client::new(&member.config);
         let iam = Iam {
             client: &iam_client,
             retrying: self.retrying(deadline),
@@ -222,14 +240,26 @@ impl Onboarder {
         report.changes.push(change);
         report.provider_arn = Some(provider.clone());
 
-        let roles = self.roles(account);
-        for spec in self.role_specs(&roles, &provider, &settings) {
-            let changes = iam
+        let planned = self.roles(account);
+        let mut arns = Vec::new();
+        for spec in self.role_specs(&planned, &provider, &settings) {
+            let ensured = iam
                 .ensure_role(&spec)
                 .await
                 .map_err(|e| fail(Step::Role, account)(e.into()))?;
-            report.changes.extend(changes);
+            report.changes.extend(ensured.changes);
+            arns.push(ensured.arn);
         }
+        // The set and the report name the roles as IAM has them: an adopted role keeps its path.
+        let mut from_iam = arns.into_iter();
+        let mut arn = |planned: RoleArn| from_iam.next().unwrap_or(planned);
+        let roles = match planned {
+            Roles::Run(run) => Roles::Run(arn(run)),
+            Roles::Split { plan, apply } => Roles::Split {
+                plan: arn(plan),
+                apply: arn(apply),
+            },
+        };
         match &roles {
             Roles::Run(arn) => report.role_arn = Some(arn.clone()),
             Roles::Split { plan, apply } => {
@@ -239,7 +269,9 @@ impl Onboarder {
         }
 
         let set = self
-            .converge_varset(account, &name, &settings, &roles, lookup, &state, report)
+            .converge_varset(
+                &tfc, account, &name, &settings, &roles, lookup, &state, report,
+            )
             .await
             .map_err(fail(Step::VariableSet, account))?;
         if let Some(set) = &set {
@@ -248,7 +280,7 @@ impl Onboarder {
                 name: set.name.clone(),
             });
         }
-        self.attach(set.as_ref(), &state, report)
+        self.attach(&tfc, set.as_ref(), &state, report)
             .await
             .map_err(fail(Step::Attach, account))?;
         Ok(None)
@@ -281,65 +313,64 @@ impl Onboarder {
         )
     }
 
-    /// `Ok(Err(reason))`: the access role cannot be assumed and a sweep should move on: an
-    /// old account without the role (typical for invited accounts), or a brand-new one whose
-    /// own creation event is already waiting for it. A sweep never spends its slots waiting.
+    /// Enters the account through the first access role that can be assumed.
+    /// `Ok(Err(reason))`: no role can be assumed and a sweep should move on: an old account
+    /// without any of them (typical for invited accounts), or a brand-new one whose own
+    /// creation event is already waiting for it. A sweep never spends its slots waiting.
     async fn assume(
         &self,
         req: &OnboardRequest,
         info: &AccountInfo,
         deadline: Instant,
-    ) -> Result<Result<SdkConfig, String>, Failure> {
+    ) -> Result<Result<Box<sts::Assumed>, String>, Failure> {
         let account = &req.account;
-        let role_name = match req.trigger {
-            Trigger::ControlTower => &self.cfg.control_tower_role_name,
-            _ => &self.cfg.access_role_name,
-        };
-        let role_arn = RoleArn::new(&self.cfg.partition, account, role_name);
         // Strictly younger: the age is in whole seconds (rounded down), so with `<=` a window
         // of 0 would still treat an account that joined within the last second as new.
         let new_account = info
             .joined_secs_ago
             .is_none_or(|age| age < self.cfg.new_account_window.as_secs());
         let sweep = req.trigger == Trigger::Reconcile;
-        let wait_for_readiness = new_account && !sweep;
-        let retry_if: fn(&AwsError) -> bool = if wait_for_readiness {
-            sts::not_ready_yet
-        } else {
-            transient
-        };
         let wait_until = deadline
             .checked_sub(RESERVE)
             .unwrap_or(deadline)
             .max(Instant::now());
-        let result = sts::assume(
-            &self.clients.sts,
-            &self.clients.base,
-            role_arn.as_str(),
-            self.retrying(wait_until),
-            retry_if,
-        )
-        .await;
-        let code = |e: &AwsError| e.code.clone().unwrap_or_else(|| "error".into());
-        match result {
-            Ok(member) => Ok(Ok(member)),
-            Err(e) if sts::is_readiness_code(&e) && sweep && new_account => Ok(Err(format!(
-                "{role_arn} cannot be assumed yet ({}): the account is new; its creation event or the next sweep onboards it",
-                code(&e)
+        let started = Instant::now();
+        let roles = sts::AccessRoles {
+            sts: &self.clients.sts,
+            base: &self.clients.base,
+            partition: &self.cfg.partition,
+            roles: &self.cfg.access_roles,
+        };
+        let access = roles
+            .first_assumable(
+                account,
+                self.retrying(wait_until),
+                (new_account && !sweep).then_some(wait_until),
+            )
+            .await
+            .map_err(|e| fail(Step::AssumeRole, account)(e.into()))?;
+        let tried = match access {
+            sts::Access::Assumed(assumed) => return Ok(Ok(assumed)),
+            sts::Access::Refused(refusals) => sts::describe(&refusals),
+        };
+        match (sweep, new_account) {
+            (true, true) => Ok(Err(format!(
+                "no access role can be assumed yet ({tried}): the account is new; its creation event or the next sweep onboards it"
             ))),
-            Err(e) if sts::is_readiness_code(&e) && sweep => Ok(Err(format!(
-                "access role {role_name} cannot be assumed ({}): it does not exist or does not trust the management account, typical for invited accounts",
-                code(&e)
+            (true, false) => Ok(Err(format!(
+                "no access role can be assumed ({tried}): each is missing or does not trust the management account, typical for invited accounts; create one of them in the account, or add a role it has to ONBOARD_ACCESS_ROLE_NAMES"
             ))),
-            Err(e) if sts::not_ready_yet(&e) && wait_for_readiness => Err(fail(Step::AssumeRole, account)(StepError::NotReady {
+            (false, true) => Err(fail(Step::AssumeRole, account)(StepError::NotReady {
                 account: account.clone(),
-                detail: format!("{role_arn} cannot be assumed yet ({})", code(&e)),
+                detail: format!(
+                    "no access role could be assumed in {} s of polling ({tried})",
+                    started.elapsed().as_secs()
+                ),
             })),
-            Err(e) if e.has_code("AccessDenied") => Err(fail(Step::AssumeRole, account)(StepError::Refused(format!(
-                "cannot assume {role_arn} (AccessDenied) in an account that joined over {} minutes ago: the role does not exist or does not trust the management account; create it or set ONBOARD_ACCESS_ROLE_NAME",
+            (false, false) => Err(fail(Step::AssumeRole, account)(StepError::Refused(format!(
+                "no access role can be assumed in an account that joined over {} minutes ago: {tried}. Each role is missing, does not trust the management account, or is not allowed by the function's own sts:AssumeRole permission. Create one of them in the account with a trust policy for the management account, or add a role the account has to ONBOARD_ACCESS_ROLE_NAMES (and to the function's policy)",
                 self.cfg.new_account_window.as_secs() / 60
             )))),
-            Err(e) => Err(fail(Step::AssumeRole, account)(e.into())),
         }
     }
 
@@ -374,7 +405,7 @@ impl Onboarder {
                     .next()
                     .unwrap_or_default()
                     .to_owned(),
-                arn: arn.clone(),
+                planned_arn: arn.clone(),
                 description: format!(
                     "Terraform Cloud {what} for organization {}",
                     self.cfg.organization
@@ -405,22 +436,22 @@ impl Onboarder {
     }
 
     /// Reads what Terraform Cloud holds for this account before anything is written anywhere,
-    /// so a refusal (another account's role in the set, a global set, a workspace or project
-    /// that does not exist) leaves the account untouched.
+    /// so a refusal (another account's role in the set, a global or project-owned set, a
+    /// workspace or project that does not exist) leaves the account untouched.
     async fn read_tfc(
         &self,
+        tfc: &Tfc<'_>,
         account: &AccountId,
         settings: &AccountSettings,
         lookup: &Lookup,
     ) -> Result<TfcState, Failure> {
-        let tfc = &self.clients.tfc;
         let set = lookup
             .find(tfc, &settings.varset_name)
             .await
             .map_err(|e| fail(Step::VariableSet, account)(e.into()))?;
         let vars = match &set {
             Some(set) => self
-                .vars_of(account, set, settings)
+                .vars_of(tfc, account, set, settings)
                 .await
                 .map_err(fail(Step::VariableSet, account))?,
             None => Vec::new(),
@@ -448,20 +479,30 @@ impl Onboarder {
         })
     }
 
-    /// The set's variables, after checking the set may hold this account's role at all.
+    /// The set's variables, after checking the set may hold this account's role at all: only
+    /// an organization-owned, non-global set may.
     async fn vars_of(
         &self,
+        tfc: &Tfc<'_>,
         account: &AccountId,
         set: &VarsetSummary,
         settings: &AccountSettings,
     ) -> Result<Vec<ActualVar>, StepError> {
+        if let Some(project) = varsets::project_owner(tfc, set).await {
+            return Err(StepError::Refused(format!(
+                "variable set `{}` belongs to {project}, not to organization {}: tfc-onboarder only writes organization-owned sets and left it untouched. Rename or delete the project's set, or give account {account} another set name (ONBOARD_VARSET_NAME, the `{}variable-set` tag or the `variable_set` override)",
+                set.name,
+                tfc.organization(),
+                self.cfg.tag_prefix
+            )));
+        }
         if set.global {
             return Err(StepError::Refused(format!(
                 "variable set `{}` is global (applied to every workspace); refusing to put account {account}'s role in it",
                 set.name
             )));
         }
-        let vars = varsets::list_vars(&self.clients.tfc, &set.id).await?;
+        let vars = varsets::list_vars(tfc, &set.id).await?;
         policy::check_foreign_roles(account, &vars, settings.alias.as_deref())
             .map_err(StepError::Refused)?;
         Ok(vars)
@@ -470,6 +511,7 @@ impl Onboarder {
     #[allow(clippy::too_many_arguments)] // the steps' shared context, spelled out
     async fn converge_varset(
         &self,
+        tfc: &Tfc<'_>,
         account: &AccountId,
         name: &str,
         settings: &AccountSettings,
@@ -478,7 +520,6 @@ impl Onboarder {
         state: &TfcState,
         report: &mut Report,
     ) -> Result<Option<VarsetSummary>, StepError> {
-        let tfc = &self.clients.tfc;
         let spec = VariableSpec {
             roles,
             region: &settings.region,
@@ -486,8 +527,8 @@ impl Onboarder {
             default_audience: self.cfg.audience == DEFAULT_AUDIENCE,
             alias: settings.alias.as_deref(),
         };
-        let (set, actual) = match state.set.clone() {
-            Some(set) => (set, state.vars.clone()),
+        let (set, actual, created) = match state.set.clone() {
+            Some(set) => (set, state.vars.clone(), false),
             None if report.dry_run => {
                 report.changes.push(Change::new(
                     "variable_set",
@@ -513,49 +554,49 @@ impl Onboarder {
                     ),
                 };
                 let desired = policy::desired_vars(&spec);
-                let (set, created) =
-                    varsets::create(tfc, &settings.varset_name, &description, &desired).await?;
-                lookup.remember(&set);
-                if created {
-                    report.changes.push(
-                        Change::new("variable_set", set.id.as_str(), Action::Create)
-                            .with_detail(set.name.clone()),
-                    );
-                    report.changes.extend(
-                        desired
-                            .into_iter()
-                            .map(|v| Change::new("variable", v.key, Action::Create)),
-                    );
-                    return Ok(Some(set));
+                match varsets::create(tfc, &settings.varset_name, &description, &desired).await? {
+                    // What the create stored, not what it was sent: the plan below adds the rest.
+                    Creation::Created { set, vars } => {
+                        lookup.remember(&set);
+                        (set, vars, true)
+                    }
+                    // Someone created it meanwhile (or our create's answer was lost): adopt it,
+                    // after the same checks as for a set found up front.
+                    Creation::Found(set) => {
+                        lookup.remember(&set);
+                        let vars = self.vars_of(tfc, account, &set, settings).await?;
+                        (set, vars, false)
+                    }
                 }
-                // Someone created it meanwhile (or our create's answer was lost): adopt it, after
-                // the same checks as for a set found up front.
-                let vars = self.vars_of(account, &set, settings).await?;
-                (set, vars)
             }
         };
+        let set_action = if created {
+            Action::Create
+        } else {
+            Action::Unchanged
+        };
         report.changes.push(
-            Change::new("variable_set", set.id.as_str(), Action::Unchanged)
-                .with_detail(set.name.clone()),
+            Change::new("variable_set", set.id.as_str(), set_action).with_detail(set.name.clone()),
         );
         for change in policy::plan_vars(&spec, &actual) {
-            let (key, action) = match &change {
-                VarChange::Create(v) => (v.key.clone(), Action::Create),
-                VarChange::Update { var, .. } => (var.key.clone(), Action::Update),
-                VarChange::Delete { key, .. } => (key.clone(), Action::Delete),
-                VarChange::Unchanged { key } => (key.clone(), Action::Unchanged),
-            };
-            if !report.dry_run {
-                match &change {
-                    VarChange::Create(v) => varsets::add_var(tfc, &set.id, v).await?,
-                    VarChange::Update { id, var } => {
-                        varsets::update_var(tfc, &set.id, id, var).await?
-                    }
-                    VarChange::Delete { id, .. } => varsets::delete_var(tfc, &set.id, id).await?,
-                    VarChange::Unchanged { .. } => {}
+            let reported = match &change {
+                // Stored by the create itself.
+                VarChange::Unchanged { key } if created => {
+                    Change::new("variable", key.as_str(), Action::Create)
                 }
-            }
-            report.changes.push(Change::new("variable", key, action));
+                _ if report.dry_run => planned(&change),
+                // Sent with the create, yet not stored by it.
+                VarChange::Create(_) if created => {
+                    let added = apply_var(tfc, &set.id, &change).await?;
+                    if added.action == Action::Create {
+                        added.with_detail("not stored by the variable set's create; added")
+                    } else {
+                        added
+                    }
+                }
+                _ => apply_var(tfc, &set.id, &change).await?,
+            };
+            report.changes.push(reported);
         }
         Ok(Some(set))
     }
@@ -563,6 +604,7 @@ impl Onboarder {
     /// Applies the set to the workspaces and projects named in the settings (additive).
     async fn attach(
         &self,
+        tfc: &Tfc<'_>,
         set: Option<&VarsetSummary>,
         state: &TfcState,
         report: &mut Report,
@@ -570,7 +612,6 @@ impl Onboarder {
         if state.workspaces.is_empty() && state.projects.is_empty() {
             return Ok(());
         }
-        let tfc = &self.clients.tfc;
         // A set created by this run has no attachments yet: no need to read them.
         let (have_ws, have_prj) = match (set, &state.set) {
             (Some(s), Some(_)) => varsets::attachments(tfc, &s.id).await?,
@@ -614,4 +655,43 @@ struct TfcState {
     vars: Vec<ActualVar>,
     workspaces: Vec<(String, String)>,
     projects: Vec<(String, String)>,
+}
+
+/// Applies one variable change and says what it came to.
+async fn apply_var(tfc: &Tfc<'_>, set_id: &str, change: &VarChange) -> Result<Change, StepError> {
+    match change {
+        VarChange::Create(v) => {
+            let var = |action| Change::new("variable", v.key.as_str(), action);
+            return Ok(match varsets::add_var(tfc, set_id, v).await? {
+                Added::Created => var(Action::Create),
+                Added::AlreadySet => var(Action::Unchanged),
+                Added::Rewritten { sensitive } => rewritten(var(Action::Update), sensitive),
+            });
+        }
+        VarChange::Update { id, var, .. } => varsets::update_var(tfc, set_id, id, var).await?,
+        VarChange::Delete { id, .. } => varsets::delete_var(tfc, set_id, id).await?,
+        VarChange::Unchanged { .. } => {}
+    }
+    Ok(planned(change))
+}
+
+/// What a change is reported as when it goes as planned (and what a dry run reports).
+fn planned(change: &VarChange) -> Change {
+    let var = |key: &str, action| Change::new("variable", key, action);
+    match change {
+        VarChange::Create(v) => var(&v.key, Action::Create),
+        VarChange::Update {
+            var: v, sensitive, ..
+        } => rewritten(var(&v.key, Action::Update), *sensitive),
+        VarChange::Delete { key, .. } => var(key, Action::Delete),
+        VarChange::Unchanged { key } => var(key, Action::Unchanged),
+    }
+}
+
+fn rewritten(change: Change, sensitive: bool) -> Change {
+    if sensitive {
+        change.with_detail(SENSITIVE_REWRITE)
+    } else {
+        change
+    }
 }

@@ -162,9 +162,19 @@ pub struct ActualVar {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VarChange {
     Create(DesiredVar),
-    Update { id: String, var: DesiredVar },
-    Delete { id: String, key: String },
-    Unchanged { key: String },
+    /// `sensitive`: the value is write-only, so it could not be compared and is rewritten.
+    Update {
+        id: String,
+        var: DesiredVar,
+        sensitive: bool,
+    },
+    Delete {
+        id: String,
+        key: String,
+    },
+    Unchanged {
+        key: String,
+    },
 }
 
 impl VarChange {
@@ -268,11 +278,13 @@ pub fn plan_vars(spec: &VariableSpec<'_>, actual: &[ActualVar]) -> Vec<VarChange
         .into_iter()
         .map(|want| match env(&want.key) {
             None => VarChange::Create(want),
-            // A sensitive value reads back empty, so it cannot be compared: rewrite it.
+            // A sensitive value is never returned, so it cannot be compared: rewrite it (its
+            // value only; the operator chose to keep it sensitive).
             Some(have) if have.sensitive || have.value.as_deref() != Some(want.value.as_str()) => {
                 VarChange::Update {
                     id: have.id.clone(),
                     var: want,
+                    sensitive: have.sensitive,
                 }
             }
             Some(_) => VarChange::Unchanged { key: want.key },
@@ -436,8 +448,8 @@ mod tests {
             .filter(VarChange::is_write)
             .collect();
         assert_eq!(writes.len(), 2);
-        assert!(matches!(&writes[0], VarChange::Update { id, .. } if id == "v1"));
-        assert!(matches!(&writes[1], VarChange::Update { id, .. } if id == "v2"));
+        assert!(matches!(&writes[0], VarChange::Update { id, sensitive: false, .. } if id == "v1"));
+        assert!(matches!(&writes[1], VarChange::Update { id, sensitive: true, .. } if id == "v2"));
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub struct ErrorInfo {
 pub struct Report {
     pub account_id: AccountId,
     pub account_name: Option<String>,
+    /// The access role this run entered the account through (the first of
+    /// `ONBOARD_ACCESS_ROLE_NAMES` that could be assumed).
+    pub access_role: Option<String>,
     pub provider_arn: Option<ProviderArn>,
     pub role_arn: Option<RoleArn>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,6 +95,7 @@ impl Report {
         Self {
             account_id,
             account_name: None,
+            access_role: None,
             provider_arn: None,
             role_arn: None,
             plan_role_arn: None,
@@ -195,8 +199,8 @@ impl Summary {
 /// A plain-text table for the operator CLI.
 pub fn table(reports: &[Report]) -> String {
     let mut out = format!(
-        "{:<14} {:<11} {:<40} {}\n",
-        "ACCOUNT", "OUTCOME", "VARIABLE SET", "CHANGES"
+        "{:<14} {:<11} {:<40} {:<30} {}\n",
+        "ACCOUNT", "OUTCOME", "VARIABLE SET", "ACCESS ROLE", "CHANGES"
     );
     for r in reports {
         let changes: Vec<String> = r
@@ -217,10 +221,11 @@ pub fn table(reports: &[Report]) -> String {
             .map(|v| v.name.as_str())
             .unwrap_or("-");
         out.push_str(&format!(
-            "{:<14} {:<11} {:<40} {}\n",
+            "{:<14} {:<11} {:<40} {:<30} {}\n",
             r.account_id,
             format!("{:?}", r.outcome).to_lowercase(),
             set,
+            r.access_role.as_deref().unwrap_or("-"),
             detail
         ));
     }

@@ -57,7 +57,7 @@ pub async fn reconcile(
         "reconcile sweep"
     );
 
-    let lookup = Lookup::index(&ob.clients.tfc)
+    let lookup = Lookup::index(&ob.tfc(deadline))
         .await
         .map_err(|e| HandlerError {
             retryable: e.retryable(),

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The benchmark: builds the release binary and the deployment zip, then measures cold start,
-# one onboarding, peak memory, sweep scale and artifact size against moto and the Terraform
-# Cloud fake on loopback. Prints a table (every figure against its target), then JSON.
+# one onboarding, the readiness of new accounts, peak memory, sweep scale and artifact size
+# against moto and the Terraform Cloud fake on loopback. Prints a table, then JSON.
 #
-#   tests/bench.sh [--quick] [--json PATH] [--strict] [--keep-logs]
-#                  [--cold-starts N] [--sweep-sizes 200,1000] [--tfc-latency-ms 20-50]
-#                  [--tfc-rate-limit 30] [--concurrency 8]
+#   tests/bench.sh [--quick] [--json PATH] [--strict] [--keep-logs] [--cold-starts N]
+#                  [--sweep-sizes 200,1000] [--tfc-latency-ms 20-50] [--tfc-rate-limit 30]
+#                  [--concurrency 8] [--readiness-closed-secs 10,40,120] [--readiness-runs 5]
+#                  [--readiness-only]
 #
-# --quick (CI): 5 cold starts, sweeps over 10 and 30 accounts. Default (full): 20 cold
-# starts, sweeps over 200 and 1000 accounts. --strict: exit 2 when a target is missed.
+# --quick (CI): 5 cold starts, readiness after 5 s closed (2 runs), sweeps over 10 and 30
+# accounts. Default (full): 20 cold starts, readiness after 10, 40 and 120 s closed (5 runs
+# each), sweeps over 200 and 1000. --strict: exit 2 when a target is missed.
 # Tools (moto_server, cargo-lambda) come from tests/tools.sh, as for the tests.
 set -euo pipefail
 
@@ -17,7 +19,7 @@ args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         -h | --help)
-            sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         --json)

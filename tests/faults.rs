@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use support::env::*;
 use support::fault_proxy::{AwsFault, AwsFaultKind};
 use support::moto::Moto;
-use support::tfc_fake::{FakeOptions, Fault, FaultKind, TfcFake};
+use support::tfc_fake::{FakeOptions, FaultKind, TfcFake};
 use tfc_onboarder::error::HandlerError;
 use tfc_onboarder::handler::Response;
 use tfc_onboarder::report::{Action, Outcome, Report};
@@ -25,15 +25,7 @@ const SUB: &str = "organization:acme:project:*:workspace:*:run_phase:*";
 const AUDIENCE: &str = "aws.workload.identity";
 
 fn aws_error(action: &'static str, times: usize, status: u16, code: &'static str) -> AwsFault {
-    AwsFault {
-        action,
-        times,
-        kind: AwsFaultKind::Error {
-            status,
-            code,
-            message: "injected by the test",
-        },
-    }
+    AwsFault::error(action, times, status, code, "injected by the test")
 }
 
 /// The call reaches moto (the resource is created) but its answer is lost or replaced.
@@ -49,51 +41,12 @@ fn aws_lost(action: &'static str, status: u16, code: &'static str) -> AwsFault {
     }
 }
 
-fn tfc_fault(method: Option<&'static str>, path: &str, times: usize, kind: FaultKind) -> Fault {
-    Fault {
-        method,
-        path_contains: path.to_owned(),
-        times,
-        kind,
-    }
-}
-
-fn role_arn(account: &str) -> String {
-    format!("arn:aws:iam::{account}:role/{ROLE}")
-}
-
-fn set_name(account: &str) -> String {
-    format!("aws-{account}")
-}
-
 fn expected_vars(account: &str) -> Vec<(String, String)> {
     vec![
         ("AWS_DEFAULT_REGION".into(), "eu-west-1".into()),
         ("TFC_AWS_PROVIDER_AUTH".into(), "true".into()),
         ("TFC_AWS_RUN_ROLE_ARN".into(), role_arn(account)),
     ]
-}
-
-fn manual(account: &str) -> Value {
-    json!({ "account_id": account })
-}
-
-fn error(response: Result<Response, HandlerError>) -> HandlerError {
-    match response {
-        Err(e) => e,
-        Ok(other) => panic!("expected an error, got {other:?}"),
-    }
-}
-
-/// Statuses Terraform Cloud answered to `method` on paths ending in `suffix`, in arrival order.
-fn statuses(tfc: &TfcFake, method: &str, suffix: &str) -> Vec<u16> {
-    let mut hits: Vec<_> = tfc
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == method && r.path.ends_with(suffix))
-        .collect();
-    hits.sort_by_key(|r| r.at);
-    hits.into_iter().map(|r| r.status).collect()
 }
 
 /// Arrival times of `method` requests on paths ending in `suffix`, in order.
@@ -168,16 +121,6 @@ async fn drain(tfc: &TfcFake, method: reqwest::Method, path: &str) {
         let _ = http.request(method.clone(), &url).send().await;
     }
     panic!("faults never drained");
-}
-
-/// Resolves once the fake has picked up every injected fault (a fault is taken as its request
-/// arrives, before any injected delay), so the test can act while that request is in flight.
-async fn fault_taken(tfc: &TfcFake) {
-    let give_up = Instant::now() + Duration::from_secs(20);
-    while tfc.pending_faults() > 0 {
-        assert!(Instant::now() < give_up, "the faulted request never came");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 fn closed_port_url() -> String {
@@ -400,12 +343,7 @@ async fn a_set_created_concurrently_is_adopted_after_the_duplicate_name_422() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("tfc-422", &[]).await;
     // The create is held in flight; meanwhile someone else creates the set with a stale region.
-    env.tfc.inject(tfc_fault(
-        Some("POST"),
-        VARSETS,
-        1,
-        FaultKind::Delay(Duration::from_millis(300)),
-    ));
+    hold_next(&env.tfc, "POST", VARSETS);
     let racer = async {
         fault_taken(&env.tfc).await;
         env.tfc.seed_varset(
@@ -446,20 +384,8 @@ async fn a_set_created_concurrently_is_adopted_after_the_duplicate_name_422() {
 async fn a_variable_added_concurrently_is_adopted_after_the_duplicate_key_422() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("tfc-422-key", &[]).await;
-    let set_id = env.tfc.seed_varset(
-        ORG,
-        &set_name(&account),
-        &[
-            ("AWS_DEFAULT_REGION", "eu-west-1", "env"),
-            ("TFC_AWS_PROVIDER_AUTH", "true", "env"),
-        ],
-    );
-    env.tfc.inject(tfc_fault(
-        Some("POST"),
-        VARS,
-        1,
-        FaultKind::Delay(Duration::from_millis(300)),
-    ));
+    let set_id = seed_set_without_role(&env.tfc, &account);
+    hold_next(&env.tfc, "POST", VARS);
     // Another writer adds the same key (with a stale value) while our add is in flight.
     let racer = async {
         fault_taken(&env.tfc).await;
@@ -591,7 +517,7 @@ async fn the_client_stays_under_the_documented_rate_limit() {
     };
     let env = TestEnv::with(Moto::shared(), fake, &[]).await;
     let name = tfc_onboarder::domain::VarsetName::parse("aws-000000000000").unwrap();
-    let tfc = &env.ob.clients.tfc;
+    let tfc = &env.ob.tfc(Instant::now() + Duration::from_secs(60));
     let started = Instant::now();
     let results =
         futures::future::join_all((0..60).map(|_| tfc_onboarder::tfc::varsets::find(tfc, &name)))
@@ -623,7 +549,16 @@ async fn a_new_account_that_denies_assume_role_a_few_times_is_waited_for() {
         .inject(aws_error("AssumeRole", 3, 403, "AccessDenied"));
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
-    assert_eq!(env.proxy.count("AssumeRole"), 4);
+    // Rounds over both access roles: the three injected denials, one real one for
+    // AWSControlTowerExecution (the account does not have it), then OrganizationAccountAccessRole.
+    let statuses: Vec<u16> = env
+        .proxy
+        .calls()
+        .iter()
+        .filter(|c| c.action == "AssumeRole")
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(statuses, [403, 403, 403, 403, 200]);
     assert_complete(&env, &account).await;
 }
 
@@ -649,8 +584,8 @@ async fn access_denied_forever_fails_retryable_within_the_budget_for_new_and_at_
     );
     assert_eq!(
         old.proxy.count("AssumeRole"),
-        1,
-        "an old account's AccessDenied is not waited on (one call, no backoff: the call count is the proof, not wall time)"
+        2,
+        "an old account's AccessDenied is not waited on (one round over the two access roles, no poll: the call count is the proof, not wall time)"
     );
     // Terraform Cloud was read (the preflight that runs before any write), never written.
     assert_eq!(old.writes(), (0, 0));
@@ -679,7 +614,7 @@ async fn access_denied_forever_fails_retryable_within_the_budget_for_new_and_at_
         .await;
     let e = r.error.as_ref().expect("failed");
     assert!(!e.retryable && e.message.contains("AccessDenied"), "{e:?}");
-    assert_eq!(old.proxy.count("AssumeRole"), 1);
+    assert_eq!(old.proxy.count("AssumeRole"), 2);
 
     let new = TestEnv::new(&[]).await;
     new.proxy
@@ -706,10 +641,24 @@ async fn access_denied_forever_fails_retryable_within_the_budget_for_new_and_at_
         waited >= Duration::from_secs(2) && waited < Duration::from_secs(10),
         "waited {waited:?}"
     );
-    let attempts = new.proxy.count("AssumeRole");
+    // The readiness poll: rounds over both roles at 2 calls a second, about 5 s of it.
+    let calls: Vec<_> = new
+        .proxy
+        .calls()
+        .into_iter()
+        .filter(|c| c.action == "AssumeRole")
+        .collect();
     assert!(
-        (5..=30).contains(&attempts),
-        "bounded exponential backoff: {attempts} attempts"
+        (6..=14).contains(&calls.len()),
+        "2 calls a second for about 5 s: {} calls",
+        calls.len()
+    );
+    assert!(support::fault_proxy::peak_per_second(&calls) <= 2);
+    assert!(
+        err.message.contains(
+            "OrganizationAccountAccessRole (AccessDenied), AWSControlTowerExecution (AccessDenied)"
+        ),
+        "{err}"
     );
     assert_eq!(
         new.writes(),
@@ -1354,7 +1303,7 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
             .onboard(&request, None, &lookup, deadline())
             .await,
     );
-    let direct = tfc_onboarder::tfc::varsets::list_all(&rejected.ob.clients.tfc)
+    let direct = tfc_onboarder::tfc::varsets::list_all(&rejected.ob.tfc(deadline()))
         .await
         .expect_err("401");
     assert!(

@@ -1353,7 +1353,9 @@ async fn the_operator_cli_documents_its_flags_and_runs_against_moto_and_the_fake
     let moto = private_moto().await;
     let env = TestEnv::with(moto, fake(3), &[]).await;
     let first = env.new_account("cli-one", &[]).await;
+    // Reached only through AWSControlTowerExecution, the second access role.
     let second = env.new_account("cli-two", &[]).await;
+    moto.make_control_tower_account(&second).await;
     let skipped = env
         .new_account("cli-out", &[("tfc:onboard", "false")])
         .await;
@@ -1387,6 +1389,10 @@ async fn the_operator_cli_documents_its_flags_and_runs_against_moto_and_the_fake
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !stderr.contains("risky configuration"),
+        "no AdministratorAccess: {stderr}"
+    );
     let planned: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(planned["account_id"], first.as_str());
     assert_eq!(planned["outcome"], "planned");
@@ -1399,6 +1405,28 @@ async fn the_operator_cli_documents_its_flags_and_runs_against_moto_and_the_fake
     assert_eq!(env.writes(), (0, 0));
     untouched(&env, &first).await;
 
+    // Organization-wide trust with AdministratorAccess (the defaults) is allowed, and said
+    // once at start; a project scope quiets it.
+    let admin: Vec<(&str, String)> = vars
+        .iter()
+        .filter(|(k, _)| *k != "ONBOARD_ROLE_POLICY_ARNS")
+        .cloned()
+        .collect();
+    let dry = ["onboard", "--account-id", first.as_str(), "--dry-run"];
+    let (code, _, stderr) = cli(&dry, &admin, None).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr.matches("risky configuration").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("AdministratorAccess") && stderr.contains("ONBOARD_TFC_PROJECT"),
+        "{stderr}"
+    );
+    let mut scoped = admin.clone();
+    scoped.push(("ONBOARD_TFC_PROJECT", "platform".into()));
+    let (code, _, stderr) = cli(&dry, &scoped, None).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("risky configuration"), "{stderr}");
+    assert_eq!(env.writes(), (0, 0));
+
     let (code, stdout, stderr) = cli(&["reconcile", "--output", "table"], &vars, None).await;
     assert_eq!(code, 0, "{stderr}");
     let line = |account: &str| {
@@ -1409,10 +1437,22 @@ async fn the_operator_cli_documents_its_flags_and_runs_against_moto_and_the_fake
             .to_owned()
     };
     assert!(stdout.starts_with("ACCOUNT"), "{stdout}");
-    for account in [&first, &second] {
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .contains("ACCESS ROLE"),
+        "{stdout}"
+    );
+    for (account, role) in [
+        (&first, "OrganizationAccountAccessRole"),
+        (&second, "AWSControlTowerExecution"),
+    ] {
         assert!(
             line(account).contains("onboarded")
-                && line(account).contains(&format!("aws-{account}")),
+                && line(account).contains(&format!("aws-{account}"))
+                && line(account).contains(role),
             "{stdout}"
         );
         assert_eq!(
@@ -1488,14 +1528,14 @@ async fn a_sweep_skips_accounts_it_cannot_assume_into_without_waiting_for_them()
     );
     assert_eq!(
         env.proxy.count("AssumeRole"),
-        3,
-        "one attempt each, no readiness wait"
+        4,
+        "one round each (two roles for the denied account: AWSControlTowerExecution does not exist there), no readiness wait"
     );
     let skipped = report_of(&summary, &accounts[0]);
     assert_eq!(skipped.outcome, Outcome::Skipped);
     let reason = skipped.reason.as_deref().unwrap_or_default();
     assert!(
-        reason.contains("cannot be assumed yet") && reason.contains("AccessDenied"),
+        reason.contains("no access role can be assumed yet") && reason.contains("AccessDenied"),
         "{reason}"
     );
     untouched(&env, &accounts[0]).await;

@@ -291,6 +291,11 @@ async fn control_tower_events_use_the_event_name_and_overrides_shape_the_trust()
             .is_some(),
         "name from the Control Tower event"
     );
+    assert_eq!(
+        serde_json::to_value(&r).unwrap()["access_role"],
+        "OrganizationAccountAccessRole",
+        "the same access roles, in the same order, as for any other event"
+    );
 
     let other = env.new_account("manual", &[]).await;
     let event = json!({"account_id": other, "project": "Default Project", "workspace": "networking", "variable_set": "net-prod"});

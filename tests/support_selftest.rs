@@ -171,15 +171,7 @@ async fn proxy_error_faults_surface_through_the_sdk() {
     let proxy = FaultProxy::start(&moto.url()).await;
     let management = sdk_config_at(&proxy.url());
     let member = member_via(moto, &proxy).await;
-    let error = |status, code, message| AwsFault {
-        action: "",
-        times: 1,
-        kind: AwsFaultKind::Error {
-            status,
-            code,
-            message,
-        },
-    };
+    let error = |status, code, message| AwsFault::error("", 1, status, code, message);
 
     proxy.inject(AwsFault {
         action: "AssumeRole",
@@ -189,6 +181,8 @@ async fn proxy_error_faults_surface_through_the_sdk() {
             "not authorized to perform sts:AssumeRole",
         )
     });
+    // This test is about injected faults; the strict AssumeRole has tests of its own.
+    proxy.set_strict_assume_role(false);
     let sts = aws_sdk_sts::Client::new(&management);
     let assume = || {
         sts.assume_role()
@@ -458,4 +452,183 @@ async fn runtime_api_speaks_the_lambda_protocol() {
         api.init_error().as_deref(),
         Some("Runtime.InitError: no config")
     );
+}
+
+fn assume_via<'a>(
+    sts: &'a aws_sdk_sts::Client,
+    arn: &'a str,
+) -> impl std::future::Future<
+    Output = Result<
+        aws_sdk_sts::operation::assume_role::AssumeRoleOutput,
+        aws_sdk_sts::error::SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError>,
+    >,
+> + 'a {
+    sts.assume_role()
+        .role_arn(arn)
+        .role_session_name("selftest")
+        .send()
+}
+
+#[tokio::test]
+async fn strict_assume_role_needs_the_role_and_a_trust_policy_that_lets_the_caller_in() {
+    let moto = Moto::shared();
+    let management = moto.ensure_organization().await;
+    let account = moto.create_account("strict-sts", &[]).await;
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let sts = aws_sdk_sts::Client::new(&sdk_config_at(&proxy.url()));
+    let iam = aws_sdk_iam::Client::new(&moto.member_sdk_config(&account).await);
+    let arn = |role: &str| format!("arn:aws:iam::{account}:role/{role}");
+    let create = |name: &'static str, path: &'static str, trust: String| {
+        let iam = iam.clone();
+        async move {
+            iam.create_role()
+                .role_name(name)
+                .path(path)
+                .assume_role_policy_document(trust)
+                .send()
+                .await
+                .expect("CreateRole");
+        }
+    };
+    let statement = |extra: serde_json::Value| {
+        let mut s = json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{management}:root")}, "Action": "sts:AssumeRole"});
+        s.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        s
+    };
+    let doc = |statements: Vec<serde_json::Value>| {
+        json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+    };
+
+    // moto's own OrganizationAccountAccessRole trusts the management account.
+    let out = assume_via(&sts, &arn("OrganizationAccountAccessRole"))
+        .await
+        .expect("trusted role");
+    assert!(out.credentials().is_some());
+
+    create("path-role", "/custom/", doc(vec![statement(json!({}))])).await;
+    assume_via(&sts, &arn("custom/path-role"))
+        .await
+        .expect("a role with a path");
+    // Without its path the ARN names no role: AWS finds roles by ARN, not by name.
+    create(
+        "wildcard-action",
+        "/",
+        doc(vec![statement(
+            json!({"Action": ["sts:*"], "Principal": {"AWS": [management.clone()]}}),
+        )]),
+    )
+    .await;
+    assume_via(&sts, &arn("wildcard-action"))
+        .await
+        .expect("sts:* and a bare account id");
+
+    create(
+        "other-account",
+        "/",
+        doc(vec![statement(
+            json!({"Principal": {"AWS": "arn:aws:iam::111122223333:root"}}),
+        )]),
+    )
+    .await;
+    create(
+        "conditional",
+        "/",
+        doc(vec![statement(
+            json!({"Condition": {"StringEquals": {"sts:ExternalId": "x"}}}),
+        )]),
+    )
+    .await;
+    create(
+        "denied",
+        "/",
+        doc(vec![
+            statement(json!({})),
+            statement(json!({"Effect": "Deny"})),
+        ]),
+    )
+    .await;
+    create(
+        "web-identity",
+        "/",
+        doc(vec![statement(
+            json!({"Action": "sts:AssumeRoleWithWebIdentity"}),
+        )]),
+    )
+    .await;
+    for role in [
+        "does-not-exist",
+        "other-account",
+        "conditional",
+        "denied",
+        "web-identity",
+        "path-role",
+    ] {
+        let err = assume_via(&sts, &arn(role)).await.expect_err(role);
+        assert_eq!(err.code(), Some("AccessDenied"), "{role}: {err:?}");
+        let message = err.message().unwrap_or_default();
+        assert!(
+            message.contains("is not authorized to perform: sts:AssumeRole on resource")
+                && message.contains(&arn(role)),
+            "{role}: {message}"
+        );
+    }
+    let statuses: Vec<u16> = proxy.calls().iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [200, 200, 200, 403, 403, 403, 403, 403, 403]);
+    let partition = format!("arn:aws-cn:iam::{account}:role/OrganizationAccountAccessRole");
+    assert_eq!(
+        assume_via(&sts, &partition).await.unwrap_err().code(),
+        Some("AccessDenied"),
+        "a role in another partition"
+    );
+    let garbage = assume_via(&sts, "arn:aws:iam::12:role/x")
+        .await
+        .unwrap_err();
+    assert_eq!(garbage.code(), Some("ValidationError"));
+
+    // Off, it is moto's own AssumeRole again: any role, any account.
+    proxy.set_strict_assume_role(false);
+    assume_via(&sts, &arn("does-not-exist"))
+        .await
+        .expect("lenient");
+    proxy.set_strict_assume_role(true);
+
+    // A closed account denies every role until it opens, whatever the strict mode says.
+    proxy.close_account_until(&account, Instant::now() + Duration::from_millis(300));
+    let closed = assume_via(&sts, &arn("OrganizationAccountAccessRole"))
+        .await
+        .unwrap_err();
+    assert_eq!(closed.code(), Some("AccessDenied"));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assume_via(&sts, &arn("OrganizationAccountAccessRole"))
+        .await
+        .expect("open again");
+    let calls = proxy.assume_role_calls(&account);
+    assert_eq!(calls.len(), 13);
+    assert!(calls.windows(2).all(|w| w[0].at <= w[1].at));
+    assert!(fault_proxy::peak_per_second(&calls) >= 2);
+    assert_eq!(fault_proxy::peak_per_second(&calls[..1]), 1);
+    assert_eq!(
+        calls[0].param("RoleArn").as_deref(),
+        Some(arn("OrganizationAccountAccessRole").as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_control_tower_account_has_only_its_own_role() {
+    let moto = Moto::shared();
+    let account = moto.create_account("selftest-ct", &[]).await;
+    moto.make_control_tower_account(&account).await;
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let sts = aws_sdk_sts::Client::new(&sdk_config_at(&proxy.url()));
+    let oaar = format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole");
+    let ct = format!("arn:aws:iam::{account}:role/AWSControlTowerExecution");
+    assert_eq!(
+        assume_via(&sts, &oaar).await.unwrap_err().code(),
+        Some("AccessDenied")
+    );
+    assume_via(&sts, &ct)
+        .await
+        .expect("AWSControlTowerExecution trusts the management account");
 }

@@ -42,6 +42,41 @@ fn transient_or_not_yet_visible(e: &AwsError) -> bool {
     e.retryable || e.has_code("NoSuchEntity")
 }
 
+/// A trust policy naming the OIDC provider created moments ago can be refused as
+/// MalformedPolicyDocument "Invalid principal in policy" until IAM has propagated the provider
+/// (terraform-provider-aws retries exactly this within its propagation timeout). IAM has no
+/// code of its own for it, so this one decision reads the message; every other
+/// MalformedPolicyDocument is a real defect and is not retried.
+fn principal_not_yet_visible(e: &AwsError) -> bool {
+    e.has_code("MalformedPolicyDocument") && e.message.contains("Invalid principal in policy")
+}
+
+fn transient_or_principal_not_yet_visible(e: &AwsError) -> bool {
+    e.retryable || principal_not_yet_visible(e)
+}
+
+fn trust_policy_retryable(e: &AwsError) -> bool {
+    transient_or_not_yet_visible(e) || principal_not_yet_visible(e)
+}
+
+/// The ARN IAM gives a role: with its path, which the role's name alone does not tell.
+fn arn_of(role: &aws_sdk_iam::types::Role, operation: &'static str) -> Result<RoleArn, AwsError> {
+    RoleArn::parse(role.arn()).ok_or_else(|| AwsError {
+        operation,
+        code: None,
+        message: format!("IAM returned `{}`, which is not a role ARN", role.arn()),
+        retryable: false,
+        source: None,
+    })
+}
+
+/// A role as it now stands (or, in a dry run, would stand) and what was done to it.
+pub struct EnsuredRole {
+    /// From IAM's answer; only a dry run for a role that does not exist yet has the planned one.
+    pub arn: RoleArn,
+    pub changes: Vec<Change>,
+}
+
 impl Iam<'_> {
     /// Ensures `https://<host>` exists with `audience` among its client ids.
     pub async fn ensure_provider(
@@ -126,21 +161,26 @@ impl Iam<'_> {
     }
 
     /// Creates the role, or converges an existing one onto `spec`.
-    pub async fn ensure_role(&self, spec: &RoleSpec) -> Result<Vec<Change>, AwsError> {
+    pub async fn ensure_role(&self, spec: &RoleSpec) -> Result<EnsuredRole, AwsError> {
         for _ in 0..2 {
             match self.get_role(&spec.name).await? {
-                Some(role) => return self.converge_role(spec, &role).await,
+                Some(role) => {
+                    let arn = arn_of(&role, "iam:GetRole")?;
+                    let changes = self.converge_role(spec, &role, &arn).await?;
+                    return Ok(EnsuredRole { arn, changes });
+                }
                 None if self.dry_run => {
-                    let mut changes = vec![Change::new("role", spec.arn.as_str(), Action::Create)];
+                    let arn = spec.planned_arn.clone();
+                    let mut changes = vec![Change::new("role", arn.as_str(), Action::Create)];
                     changes.extend(
                         spec.policy_arns
                             .iter()
                             .map(|p| Change::new("role_policy_attachment", p, Action::Create)),
                     );
-                    return Ok(changes);
+                    return Ok(EnsuredRole { arn, changes });
                 }
                 None => match self.create_role(spec).await {
-                    Ok(changes) => return Ok(changes),
+                    Ok(created) => return Ok(created),
                     Err(e) if e.has_code("EntityAlreadyExists") => continue,
                     Err(e) => return Err(e),
                 },
@@ -169,22 +209,31 @@ impl Iam<'_> {
         }
     }
 
-    async fn create_role(&self, spec: &RoleSpec) -> Result<Vec<Change>, AwsError> {
+    async fn create_role(&self, spec: &RoleSpec) -> Result<EnsuredRole, AwsError> {
         let tags = managed_tags()?;
-        self.retrying
-            .call("iam:CreateRole", transient, || {
-                self.client
-                    .create_role()
-                    .role_name(&spec.name)
-                    .assume_role_policy_document(spec.trust_policy.to_string())
-                    .description(&spec.description)
-                    .set_permissions_boundary(spec.permissions_boundary.clone())
-                    .set_max_session_duration(spec.max_session_duration)
-                    .set_tags(Some(tags.clone()))
-                    .send()
-            })
+        let out = self
+            .retrying
+            .call(
+                "iam:CreateRole",
+                transient_or_principal_not_yet_visible,
+                || {
+                    self.client
+                        .create_role()
+                        .role_name(&spec.name)
+                        .assume_role_policy_document(spec.trust_policy.to_string())
+                        .description(&spec.description)
+                        .set_permissions_boundary(spec.permissions_boundary.clone())
+                        .set_max_session_duration(spec.max_session_duration)
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                },
+            )
             .await?;
-        let mut changes = vec![Change::new("role", spec.arn.as_str(), Action::Create)];
+        let arn = match out.role() {
+            Some(role) => arn_of(role, "iam:CreateRole")?,
+            None => spec.planned_arn.clone(),
+        };
+        let mut changes = vec![Change::new("role", arn.as_str(), Action::Create)];
         for policy in &spec.policy_arns {
             self.attach(&spec.name, policy).await?;
             changes.push(Change::new(
@@ -193,7 +242,7 @@ impl Iam<'_> {
                 Action::Create,
             ));
         }
-        Ok(changes)
+        Ok(EnsuredRole { arn, changes })
     }
 
     async fn attach(&self, role: &str, policy: &str) -> Result<(), AwsError> {
@@ -213,8 +262,9 @@ impl Iam<'_> {
         &self,
         spec: &RoleSpec,
         role: &aws_sdk_iam::types::Role,
+        arn: &RoleArn,
     ) -> Result<Vec<Change>, AwsError> {
-        let id = spec.arn.as_str();
+        let id = arn.as_str();
         let mut changes = Vec::new();
         let mut role_updates = Vec::new();
 
@@ -230,17 +280,13 @@ impl Iam<'_> {
             role_updates.push("trust policy corrected");
             if !self.dry_run {
                 self.retrying
-                    .call(
-                        "iam:UpdateAssumeRolePolicy",
-                        transient_or_not_yet_visible,
-                        || {
-                            self.client
-                                .update_assume_role_policy()
-                                .role_name(&spec.name)
-                                .policy_document(spec.trust_policy.to_string())
-                                .send()
-                        },
-                    )
+                    .call("iam:UpdateAssumeRolePolicy", trust_policy_retryable, || {
+                        self.client
+                            .update_assume_role_policy()
+                            .role_name(&spec.name)
+                            .policy_document(spec.trust_policy.to_string())
+                            .send()
+                    })
                     .await?;
             }
         }
@@ -363,7 +409,9 @@ impl Iam<'_> {
 #[derive(Clone, Debug)]
 pub struct RoleSpec {
     pub name: String,
-    pub arn: RoleArn,
+    /// The ARN the role gets when created without a path; reported only by a dry run for a
+    /// role that does not exist yet. Otherwise the ARN comes from IAM.
+    pub planned_arn: RoleArn,
     pub description: String,
     pub trust_policy: Value,
     pub policy_arns: Vec<String>,

@@ -1,6 +1,10 @@
 //! The only type that talks HTTP to Terraform Cloud: headers, JSON:API errors, pagination,
-//! retries (429 as the server says, 5xx and transport errors on idempotent calls) and a
-//! client-side rate limiter shared by every concurrent onboarding.
+//! retries (429 as the server says, until the invocation's deadline; 5xx and transport errors
+//! on idempotent calls, a bounded number of times) and a client-side rate limiter shared by
+//! every concurrent onboarding.
+//!
+//! [`TfcClient`] is built once per container; each invocation talks through a [`Tfc`] handle
+//! that carries its deadline, as the AWS steps carry theirs in a `Retrying`.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -16,10 +20,13 @@ use crate::config::{Config, TokenSource};
 use crate::error::{AwsError, TfcError};
 
 const JSONAPI: &str = "application/vnd.api+json";
-/// Attempts for one request before giving up (429s, 5xx and transport errors together).
+/// Attempts for one request before giving up on 5xx answers and transport errors. A 429 does
+/// not count: it is waited out until the deadline.
 const MAX_ATTEMPTS: u32 = 6;
-/// A server asking for a longer pause than this is treated as unavailable.
+/// A 5xx answer asking for a longer pause than this gets this pause.
 const MAX_SERVER_WAIT: Duration = Duration::from_secs(60);
+/// The pause after a 429 that names none.
+const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
 const MAX_PAGES: u32 = 1000;
 
 /// Spaces requests evenly: no burst can exceed the configured rate in any one-second window.
@@ -49,7 +56,9 @@ impl RateLimiter {
         tokio::time::sleep_until(slot).await;
     }
 
-    /// After a 429 every caller waits, not only the one that was told.
+    /// After a 429 every caller waits, not only the one that was told. The hold never
+    /// outlasts the deadline of the request that set it (longer waits fail instead), and the
+    /// requests of one container share that deadline (one invocation at a time, or one sweep).
     fn hold_until(&self, until: Instant) {
         let mut next = self
             .next
@@ -173,51 +182,12 @@ impl TfcClient {
         })
     }
 
-    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Body, TfcError> {
-        self.request(Method::GET, path, query, None).await
-    }
-
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Body, TfcError> {
-        self.request(Method::POST, path, &[], Some(body)).await
-    }
-
-    pub async fn patch(&self, path: &str, body: &Value) -> Result<Body, TfcError> {
-        self.request(Method::PATCH, path, &[], Some(body)).await
-    }
-
-    pub async fn delete(&self, path: &str, body: Option<&Value>) -> Result<Body, TfcError> {
-        self.request(Method::DELETE, path, &[], body).await
-    }
-
-    /// Every item of a paginated list, following `meta.pagination.next-page`.
-    pub async fn list_all(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<Vec<Value>, TfcError> {
-        let mut items = Vec::new();
-        let mut page = 1u32;
-        while page <= MAX_PAGES {
-            let mut q: Vec<(&str, String)> = query.to_vec();
-            q.push(("page[number]", page.to_string()));
-            q.push(("page[size]", "100".into()));
-            let body = self.get(path, &q).await?.unwrap_or(Value::Null);
-            match body.get("data") {
-                Some(Value::Array(data)) => items.extend(data.iter().cloned()),
-                _ => return Err(TfcError::Decode(format!("GET {path}: no `data` list"))),
-            }
-            // The docs nest pagination under meta.pagination; the OpenAPI spec puts it in meta.
-            let meta = body.get("meta");
-            let next = meta
-                .and_then(|m| m.get("pagination").or(Some(m)))
-                .and_then(|p| p.get("next-page"))
-                .and_then(Value::as_u64);
-            match next {
-                Some(n) if n > u64::from(page) => page = n as u32,
-                _ => break,
-            }
+    /// The handle one invocation uses: its requests wait for a 429 until `deadline`, never past.
+    pub fn until(&self, deadline: Instant) -> Tfc<'_> {
+        Tfc {
+            client: self,
+            deadline,
         }
-        Ok(items)
     }
 
     async fn request(
@@ -226,13 +196,17 @@ impl TfcClient {
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
+        deadline: Instant,
     ) -> Result<Body, TfcError> {
         // POST is not idempotent: a 5xx or timeout may hide a create that happened, which
         // only the caller can check (by listing again), so it is not blindly repeated.
         let idempotent = method != Method::POST;
         let url = format!("{}{}", self.api, path);
         let mut refreshed_token = false;
+        // 5xx answers and transport errors (bounded by MAX_ATTEMPTS), and 429s (bounded by
+        // the deadline), counted apart.
         let mut attempt = 0;
+        let mut throttled = 0;
         loop {
             attempt += 1;
             self.limiter.acquire().await;
@@ -292,25 +266,31 @@ impl TfcClient {
                         what: format!("{method} {path}"),
                     })
                 }
-                429 if attempt < MAX_ATTEMPTS => {
-                    let wait = wait.unwrap_or(Duration::from_secs(1));
-                    if wait > MAX_SERVER_WAIT {
-                        return Err(TfcError::Unavailable {
-                            status: 429,
-                            attempts: attempt,
-                            detail: format!("server asked to wait {}s", wait.as_secs()),
+                // The limit is per user, shared with every other container and automation
+                // of that user: being told to wait says nothing about being broken, so the
+                // wait is honoured for as long as the invocation can afford it.
+                429 => {
+                    throttled += 1;
+                    attempt -= 1; // not a failed attempt: MAX_ATTEMPTS does not apply
+                    let wait = wait.unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
+                    let now = Instant::now();
+                    if now + wait >= deadline {
+                        return Err(TfcError::RateLimited {
+                            wait,
+                            left: deadline.saturating_duration_since(now),
+                            throttled,
                         });
                     }
                     tracing::info!(
                         path,
+                        throttled,
                         wait_ms = wait.as_millis() as u64,
                         "rate limited by Terraform Cloud; waiting as told"
                     );
-                    let until = Instant::now() + wait;
-                    self.limiter.hold_until(until);
-                    tokio::time::sleep_until(until).await;
+                    self.limiter.hold_until(now + wait);
+                    tokio::time::sleep_until(now + wait).await;
                 }
-                s @ (429 | 500..=599) if s == 429 || !idempotent || attempt >= MAX_ATTEMPTS => {
+                s @ 500..=599 if !idempotent || attempt >= MAX_ATTEMPTS => {
                     return Err(TfcError::Unavailable {
                         status: s,
                         attempts: attempt,
@@ -335,6 +315,75 @@ impl TfcClient {
             .saturating_mul(1 << attempt.min(10))
             .min(Duration::from_secs(20));
         ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
+    }
+}
+
+/// One invocation's view of the shared client: the same connection pool, token and rate
+/// limiter, bounded by the invocation's deadline.
+#[derive(Clone, Copy)]
+pub struct Tfc<'a> {
+    pub client: &'a TfcClient,
+    pub deadline: Instant,
+}
+
+impl Tfc<'_> {
+    pub fn organization(&self) -> &str {
+        &self.client.organization
+    }
+
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Body, TfcError> {
+        self.client
+            .request(Method::GET, path, query, None, self.deadline)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Body, TfcError> {
+        self.client
+            .request(Method::POST, path, &[], Some(body), self.deadline)
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Body, TfcError> {
+        self.client
+            .request(Method::PATCH, path, &[], Some(body), self.deadline)
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, body: Option<&Value>) -> Result<Body, TfcError> {
+        self.client
+            .request(Method::DELETE, path, &[], body, self.deadline)
+            .await
+    }
+
+    /// Every item of a paginated list, following `meta.pagination.next-page`.
+    pub async fn list_all(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<Value>, TfcError> {
+        let mut items = Vec::new();
+        let mut page = 1u32;
+        while page <= MAX_PAGES {
+            let mut q: Vec<(&str, String)> = query.to_vec();
+            q.push(("page[number]", page.to_string()));
+            q.push(("page[size]", "100".into()));
+            let body = self.get(path, &q).await?.unwrap_or(Value::Null);
+            match body.get("data") {
+                Some(Value::Array(data)) => items.extend(data.iter().cloned()),
+                _ => return Err(TfcError::Decode(format!("GET {path}: no `data` list"))),
+            }
+            // The docs nest pagination under meta.pagination; the OpenAPI spec puts it in meta.
+            let meta = body.get("meta");
+            let next = meta
+                .and_then(|m| m.get("pagination").or(Some(m)))
+                .and_then(|p| p.get("next-page"))
+                .and_then(Value::as_u64);
+            match next {
+                Some(n) if n > u64::from(page) => page = n as u32,
+                _ => break,
+            }
+        }
+        Ok(items)
     }
 }
 

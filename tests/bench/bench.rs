@@ -6,6 +6,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod readiness;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -75,6 +77,16 @@ struct Args {
     /// Keep the Lambda processes' logs (set RUST_LOG to choose their level).
     #[arg(long)]
     keep_logs: bool,
+    /// Seconds a new account stays closed in the readiness measure, comma-separated
+    /// (default 10,40,120; quick 5).
+    #[arg(long, value_delimiter = ',')]
+    readiness_closed_secs: Option<Vec<u64>>,
+    /// Accounts measured at once for each closed time (default 5, quick 2).
+    #[arg(long)]
+    readiness_runs: Option<usize>,
+    /// Measure only the readiness of new accounts (e.g. to compare two binaries).
+    #[arg(long)]
+    readiness_only: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -184,6 +196,7 @@ async fn run(args: Args) -> ExitCode {
             max_page_size: 100,
             latency: Some(latency),
             rate_limit_per_sec: Some(args.tfc_rate_limit),
+            ..FakeOptions::default()
         },
         rate_limit: args.tfc_rate_limit,
         concurrency: args.concurrency,
@@ -218,24 +231,36 @@ async fn run(args: Args) -> ExitCode {
     let proxy = FaultProxy::start(&moto.url()).await;
     let tfc = TfcFake::start(ctx.fake.clone()).await;
 
-    if let Err(e) = cold_start(&ctx, &proxy, &tfc, cold_starts, &mut res).await {
-        res.errors.push(format!("cold start: {e}"));
+    if !args.readiness_only {
+        if let Err(e) = cold_start(&ctx, &proxy, &tfc, cold_starts, &mut res).await {
+            res.errors.push(format!("cold start: {e}"));
+        }
+        if let Err(e) = onboarding(&ctx, &moto, &proxy, &tfc, &mut res).await {
+            res.errors.push(format!("one onboarding: {e}"));
+        }
     }
-    if let Err(e) = onboarding(&ctx, &moto, &proxy, &tfc, &mut res).await {
-        res.errors.push(format!("one onboarding: {e}"));
+    let plans = readiness::plan(
+        args.quick,
+        args.readiness_closed_secs.as_deref(),
+        args.readiness_runs,
+    );
+    if let Err(e) = readiness::readiness(&ctx, &moto, &proxy, &tfc, &plans, &mut res).await {
+        res.errors.push(format!("readiness: {e}"));
     }
     drop((proxy, tfc, moto));
 
-    let mut sweeps = Vec::new();
-    for &n in &sizes {
-        match sweep(&ctx, n, &mut res).await {
-            Ok(s) => sweeps.push(s),
-            Err(e) => res.errors.push(format!("sweep over {n} accounts: {e}")),
+    if !args.readiness_only {
+        let mut sweeps = Vec::new();
+        for &n in &sizes {
+            match sweep(&ctx, n, &mut res).await {
+                Ok(s) => sweeps.push(s),
+                Err(e) => res.errors.push(format!("sweep over {n} accounts: {e}")),
+            }
         }
+        linearity(&sweeps, &mut res);
+        res.json.insert("sweeps".into(), Value::Array(sweeps));
+        artifact(&args, &mut res);
     }
-    linearity(&sweeps, &mut res);
-    res.json.insert("sweeps".into(), Value::Array(sweeps));
-    artifact(&args, &mut res);
 
     res.json.insert(
         "duration_s".into(),

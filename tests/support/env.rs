@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tfc_onboarder::error::HandlerError;
 use tfc_onboarder::handler::Response;
 use tfc_onboarder::{Clients, Config, Onboarder};
 
 use super::fault_proxy::FaultProxy;
-use super::moto::{sdk_config_at, Moto};
-use super::tfc_fake::{FakeOptions, TfcFake};
+use super::moto::{sdk_config_in, Moto};
+use super::tfc_fake::{FakeOptions, Fault, FaultKind, TfcFake};
 
 pub const ORG: &str = "acme";
 pub const TOKEN: &str = "tfc-test-token-s3cr3t-VALUE-0123456789";
@@ -62,13 +62,23 @@ impl TestEnv {
     }
 
     pub async fn with(moto: &'static Moto, fake: FakeOptions, extra: &[(&str, &str)]) -> Self {
-        moto.ensure_organization().await;
+        Self::in_region(moto, fake, "us-east-1", extra).await
+    }
+
+    /// The function running in `region` (its partition decides which of moto's worlds it sees).
+    pub async fn in_region(
+        moto: &'static Moto,
+        fake: FakeOptions,
+        region: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        moto.ensure_organization_in(region).await;
         let proxy = FaultProxy::start(&moto.url()).await;
         let tfc = TfcFake::start(fake).await;
         let vars = base_vars(&tfc.url(), extra);
         let cfg =
             Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration is valid");
-        let clients = Clients::new(sdk_config_at(&proxy.url()), &cfg).expect("clients");
+        let clients = Clients::new(sdk_config_in(&proxy.url(), region), &cfg).expect("clients");
         Self {
             moto,
             proxy,
@@ -113,12 +123,102 @@ pub fn sample_event(file: &str, account: &str) -> Value {
     serde_json::from_str(&text.replace("444455556666", account)).expect("sample events are JSON")
 }
 
+/// A manual onboarding event for `account`.
+pub fn manual(account: &str) -> Value {
+    json!({ "account_id": account })
+}
+
+/// The variable set name of the default template.
+pub fn set_name(account: &str) -> String {
+    format!("aws-{account}")
+}
+
+/// The run role of the default settings.
+pub fn role_arn(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/terraform-cloud")
+}
+
+pub fn error(response: Result<Response, HandlerError>) -> HandlerError {
+    match response {
+        Err(e) => e,
+        Ok(other) => panic!("expected an error, got {other:?}"),
+    }
+}
+
+pub fn tfc_fault(method: Option<&'static str>, path: &str, times: usize, kind: FaultKind) -> Fault {
+    Fault {
+        method,
+        path_contains: path.to_owned(),
+        times,
+        kind,
+    }
+}
+
+/// Holds the next `method` request on a path containing `path` in flight for 300 ms, so that a
+/// test can race it (see [`fault_taken`]).
+pub fn hold_next(tfc: &TfcFake, method: &'static str, path: &str) {
+    tfc.inject(tfc_fault(
+        Some(method),
+        path,
+        1,
+        FaultKind::Delay(Duration::from_millis(300)),
+    ));
+}
+
+/// The account's set with everything but its role variable, as a half-done run leaves it.
+pub fn seed_set_without_role(tfc: &TfcFake, account: &str) -> String {
+    tfc.seed_varset(
+        ORG,
+        &set_name(account),
+        &[
+            ("AWS_DEFAULT_REGION", "eu-west-1", "env"),
+            ("TFC_AWS_PROVIDER_AUTH", "true", "env"),
+        ],
+    )
+}
+
+/// Statuses Terraform Cloud answered to `method` on paths ending in `suffix`, in arrival order.
+pub fn statuses(tfc: &TfcFake, method: &str, suffix: &str) -> Vec<u16> {
+    let mut hits: Vec<_> = tfc
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == method && r.path.ends_with(suffix))
+        .collect();
+    hits.sort_by_key(|r| r.at);
+    hits.into_iter().map(|r| r.status).collect()
+}
+
+/// Resolves once the fake has picked up every injected fault (a fault is taken as its request
+/// arrives, before any injected delay), so the test can act while that request is in flight.
+pub async fn fault_taken(tfc: &TfcFake) {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tfc.pending_faults() > 0 {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "the faulted request never came"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 pub fn report(response: Result<Response, HandlerError>) -> tfc_onboarder::report::Report {
     match response {
         Ok(Response::Report(r)) => *r,
         Ok(other) => panic!("expected a report, got {other:?}"),
         Err(e) => panic!("expected a report, got error {e}"),
     }
+}
+
+/// The variables of `aws-<account>` with the test defaults (single role, region eu-west-1).
+pub fn default_vars(account: &str) -> Vec<(String, String)> {
+    vec![
+        ("AWS_DEFAULT_REGION".to_owned(), "eu-west-1".to_owned()),
+        ("TFC_AWS_PROVIDER_AUTH".to_owned(), "true".to_owned()),
+        (
+            "TFC_AWS_RUN_ROLE_ARN".to_owned(),
+            format!("arn:aws:iam::{account}:role/terraform-cloud"),
+        ),
+    ]
 }
 
 /// The trust policy the issue documents, for this account and settings.

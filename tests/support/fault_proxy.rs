@@ -1,13 +1,19 @@
 //! An HTTP proxy between the AWS SDK and moto that records every call and injects the faults
 //! moto cannot produce (AccessDenied on AssumeRole, throttling, lost responses, slowness).
-//! It also provides AddClientIDToOpenIDConnectProvider, which moto does not implement.
+//! It also provides AddClientIDToOpenIDConnectProvider, which moto does not implement, and a
+//! strict AssumeRole (on by default): moto hands out credentials for any role ARN, while AWS
+//! answers AccessDenied unless the role exists in the target account and its trust policy lets
+//! the caller in.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
@@ -31,6 +37,30 @@ pub struct Call {
     pub status: u16,
     /// The request body as sent (form-encoded or JSON), for asserting what was written.
     pub body: String,
+    /// When the request arrived, for pacing and rate assertions.
+    pub at: Instant,
+}
+
+/// The most calls that arrived within any one second (a window `[t, t + 1 s)`).
+pub fn peak_per_second(calls: &[Call]) -> usize {
+    let mut times: Vec<Instant> = calls.iter().map(|c| c.at).collect();
+    times.sort();
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| **t - times[i] < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+impl Call {
+    /// A form field of a query-protocol request (STS, IAM), e.g. `RoleArn` of an AssumeRole.
+    pub fn param(&self, key: &str) -> Option<String> {
+        form_value(&self.body, key)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +89,27 @@ pub enum AwsFaultKind {
     Delay(Duration),
 }
 
+impl AwsFault {
+    /// `times` calls of `action` answered with this error, without reaching moto.
+    pub fn error(
+        action: &'static str,
+        times: usize,
+        status: u16,
+        code: &'static str,
+        message: &'static str,
+    ) -> AwsFault {
+        AwsFault {
+            action,
+            times,
+            kind: AwsFaultKind::Error {
+                status,
+                code,
+                message,
+            },
+        }
+    }
+}
+
 pub struct FaultProxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -72,6 +123,13 @@ struct Shared {
     faults: Mutex<Vec<AwsFault>>,
     /// The AddClientID emulation is delete + create: two at once would lose a client id.
     oidc_update: tokio::sync::Mutex<()>,
+    /// AssumeRole checks the role and its trust policy, as AWS does (see `check_assume_role`).
+    strict_assume_role: AtomicBool,
+    /// Accounts that deny every AssumeRole until the given instant: a brand-new account whose
+    /// roles AWS has not propagated yet.
+    closed_until: Mutex<HashMap<String, Instant>>,
+    /// Caller account and ARN by access key; moto's mapping of a key never changes.
+    identities: Mutex<HashMap<String, (String, String)>>,
 }
 
 impl FaultProxy {
@@ -85,6 +143,9 @@ impl FaultProxy {
             calls: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             oidc_update: tokio::sync::Mutex::new(()),
+            strict_assume_role: AtomicBool::new(true),
+            closed_until: Mutex::new(HashMap::new()),
+            identities: Mutex::new(HashMap::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -108,6 +169,37 @@ impl FaultProxy {
     /// Faults apply in injection order; one call consumes at most one fault.
     pub fn inject(&self, fault: AwsFault) {
         self.shared.faults.lock().unwrap().push(fault);
+    }
+
+    /// Strict AssumeRole is on by default, so every test meets AWS's rule (the role must exist
+    /// and trust the caller); a test about moto's own leniency can turn it off.
+    pub fn set_strict_assume_role(&self, strict: bool) {
+        self.shared
+            .strict_assume_role
+            .store(strict, Ordering::SeqCst);
+    }
+
+    /// Every AssumeRole into `account` answers AccessDenied until `until`, whatever the role,
+    /// as a new account does until AWS has propagated its access role.
+    pub fn close_account_until(&self, account: &str, until: Instant) {
+        self.shared
+            .closed_until
+            .lock()
+            .unwrap()
+            .insert(account.to_owned(), until);
+    }
+
+    /// AssumeRole calls into `account`, in arrival order.
+    pub fn assume_role_calls(&self, account: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| {
+                c.action == "AssumeRole"
+                    && c.param("RoleArn")
+                        .and_then(|arn| parse_role_arn(&arn).map(|r| r.account == account))
+                        .unwrap_or(false)
+            })
+            .collect()
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -189,6 +281,39 @@ impl Incoming {
         }
     }
 
+    /// The region the caller signed for; moto picks the partition (aws, aws-cn, aws-us-gov)
+    /// from it.
+    fn signing_region(&self) -> Region {
+        Region::new(if self.region.is_empty() {
+            "us-east-1".to_string()
+        } else {
+            self.region.clone()
+        })
+    }
+
+    /// The caller's own key: moto never checks signatures but picks the account from the key,
+    /// so calls made with it reach the caller's account.
+    fn credentials(&self, headers: &HeaderMap) -> Credentials {
+        Credentials::new(
+            &self.access_key,
+            "moto-does-not-check-signatures",
+            header(headers, "x-amz-security-token").map(str::to_string),
+            None,
+            "fault-proxy",
+        )
+    }
+
+    /// A configuration for calls the proxy itself makes to moto, in the caller's partition.
+    fn upstream(&self, shared: &Shared, credentials: Credentials) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(self.signing_region())
+            .endpoint_url(&shared.upstream)
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .retry_config(RetryConfig::disabled())
+            .build()
+    }
+
     fn error(&self, status: u16, code: &str, message: &str) -> Response {
         let request_id = request_id();
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -237,6 +362,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 .expect("valid response")
         }
     };
+    let at = Instant::now();
     let incoming = Incoming::parse(&parts.headers, parts.uri.query(), &body);
     let body_text = String::from_utf8_lossy(&body).into_owned();
     let fault = take_fault(&shared, &incoming.action);
@@ -259,7 +385,10 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             tokio::time::sleep(d).await;
             serve(&shared, &incoming, &parts, body).await
         }
-        None => serve(&shared, &incoming, &parts, body).await,
+        None => match check_assume_role(&shared, &incoming, &parts.headers, &body).await {
+            Some(denied) => denied,
+            None => serve(&shared, &incoming, &parts, body).await,
+        },
     };
 
     if !incoming.action.is_empty() {
@@ -269,6 +398,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             access_key: incoming.access_key,
             status: response.status().as_u16(),
             body: body_text,
+            at,
         });
     }
     response
@@ -333,6 +463,229 @@ async fn forward(
     response
 }
 
+/// The parts of `arn:<partition>:iam::<account>:role/<path/><name>`.
+pub struct RoleArnParts {
+    pub partition: String,
+    pub account: String,
+    pub name: String,
+}
+
+pub fn parse_role_arn(arn: &str) -> Option<RoleArnParts> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, service, region, account, resource] = parts[..] else {
+        return None;
+    };
+    let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
+    let valid = prefix == "arn"
+        && service == "iam"
+        && region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !name.is_empty();
+    valid.then(|| RoleArnParts {
+        partition: partition.to_owned(),
+        account: account.to_owned(),
+        name: name.to_owned(),
+    })
+}
+
+/// `Some(answer)` when AssumeRole must not reach moto: the account is closed (a new account
+/// whose roles are not propagated yet), or, in strict mode, the role does not exist in the
+/// target account or its trust policy does not let the caller in. AWS answers both with
+/// 403 AccessDenied in the STS query-protocol error shape, and so does this.
+async fn check_assume_role(
+    shared: &Shared,
+    incoming: &Incoming,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Response> {
+    if incoming.action != "AssumeRole" || incoming.service != "sts" {
+        return None;
+    }
+    let form = std::str::from_utf8(body).unwrap_or_default();
+    let Some(role_arn) = form_value(form, "RoleArn") else {
+        return Some(incoming.error(400, "ValidationError", "RoleArn is required"));
+    };
+    let Some(role) = parse_role_arn(&role_arn) else {
+        return Some(incoming.error(
+            400,
+            "ValidationError",
+            &format!("{role_arn} is not a valid role ARN"),
+        ));
+    };
+    let closed = shared
+        .closed_until
+        .lock()
+        .unwrap()
+        .get(&role.account)
+        .is_some_and(|until| Instant::now() < *until);
+    let strict = shared.strict_assume_role.load(Ordering::SeqCst);
+    if !closed && !strict {
+        return None;
+    }
+    let (caller_account, caller_arn) = match caller_identity(shared, incoming, headers).await {
+        Ok(identity) => identity,
+        Err(response) => return Some(response),
+    };
+    let denied = || {
+        incoming.error(
+            403,
+            "AccessDenied",
+            &format!(
+                "User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+            ),
+        )
+    };
+    // Roles of another partition are never assumable from this one.
+    let caller_partition = caller_arn.split(':').nth(1).unwrap_or_default();
+    if closed || caller_partition != role.partition {
+        return Some(denied());
+    }
+    match trust_policy_in(shared, incoming, &role).await {
+        // The ARN must be the role's own, path included: a role is not found by its name.
+        Ok(Some((arn, trust)))
+            if arn == role_arn && trusts(&trust, &caller_account, &caller_arn) =>
+        {
+            None
+        }
+        Ok(_) => Some(denied()),
+        Err(response) => Some(response),
+    }
+}
+
+/// The caller's account and ARN, as moto resolves its access key.
+async fn caller_identity(
+    shared: &Shared,
+    incoming: &Incoming,
+    headers: &HeaderMap,
+) -> Result<(String, String), Response> {
+    if let Some(known) = shared.identities.lock().unwrap().get(&incoming.access_key) {
+        return Ok(known.clone());
+    }
+    let sts = aws_sdk_sts::Client::new(&incoming.upstream(shared, incoming.credentials(headers)));
+    let me = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| sdk_error(incoming, e))?;
+    let identity = (
+        me.account().unwrap_or_default().to_owned(),
+        me.arn().unwrap_or_default().to_owned(),
+    );
+    shared
+        .identities
+        .lock()
+        .unwrap()
+        .insert(incoming.access_key.clone(), identity.clone());
+    Ok(identity)
+}
+
+/// The role's ARN and trust policy, read through moto's IAM *as the target account* (moto's
+/// `x-moto-account-id` header), or `None` when the role does not exist there.
+async fn trust_policy_in(
+    shared: &Shared,
+    incoming: &Incoming,
+    role: &RoleArnParts,
+) -> Result<Option<(String, serde_json::Value)>, Response> {
+    // Any key will do: the header, not the key, picks the account.
+    let iam = aws_sdk_iam::Client::new(&incoming.upstream(
+        shared,
+        Credentials::new("testing", "testing", None, None, "fault-proxy"),
+    ));
+    let account = role.account.clone();
+    let got = iam
+        .get_role()
+        .role_name(&role.name)
+        .customize()
+        .mutate_request(move |req| {
+            req.headers_mut()
+                .insert("x-moto-account-id", account.clone());
+        })
+        .send()
+        .await;
+    let out = match got {
+        Ok(out) => out,
+        Err(e) if e.code() == Some("NoSuchEntity") => return Ok(None),
+        Err(e) => return Err(sdk_error(incoming, e)),
+    };
+    let Some(found) = out.role() else {
+        return Ok(None);
+    };
+    let doc = found.assume_role_policy_document().unwrap_or_default();
+    let decoded = percent_encoding::percent_decode_str(doc).decode_utf8_lossy();
+    Ok(serde_json::from_str(&decoded)
+        .ok()
+        .map(|trust| (found.arn().to_owned(), trust)))
+}
+
+/// Whether `trust` lets the caller `sts:AssumeRole`, following IAM's evaluation: an explicit
+/// Deny wins, otherwise some Allow must match. Conditions cannot be evaluated here, so the
+/// stricter reading is taken: an Allow with a condition does not count, a Deny with one does.
+/// NotPrincipal and NotAction statements are never treated as matching an Allow.
+pub fn trusts(trust: &serde_json::Value, caller_account: &str, caller_arn: &str) -> bool {
+    use serde_json::Value;
+    let statements: Vec<&Value> = match trust.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => return false,
+    };
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        match v {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let partition = caller_arn.split(':').nth(1).unwrap_or("aws");
+    let root = format!("arn:{partition}:iam::{caller_account}:root");
+    // A session of an assumed role is trusted under the role's ARN (without its path).
+    let as_role = caller_arn
+        .split_once(":assumed-role/")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .map(|role| format!("arn:{partition}:iam::{caller_account}:role/{role}"));
+    let principal_matches = |p: &Value| -> bool {
+        if p.as_str() == Some("*") {
+            return true;
+        }
+        strings(p.get("AWS")).iter().any(|id| {
+            id == "*"
+                || id == caller_account
+                || *id == root
+                || id == caller_arn
+                || as_role.as_deref() == Some(id.as_str())
+        })
+    };
+    let action_matches = |s: &Value| {
+        strings(s.get("Action"))
+            .iter()
+            .any(|a| glob_matches(a.to_ascii_lowercase().as_bytes(), b"sts:assumerole"))
+    };
+    let applies =
+        |s: &Value| s.get("Principal").is_some_and(principal_matches) && action_matches(s);
+    let effect_is =
+        |s: &Value, effect: &str| s.get("Effect").and_then(Value::as_str) == Some(effect);
+    let denied = statements
+        .iter()
+        .any(|s| effect_is(s, "Deny") && applies(s));
+    let allowed = statements
+        .iter()
+        .any(|s| effect_is(s, "Allow") && s.get("Condition").is_none() && applies(s));
+    allowed && !denied
+}
+
+/// IAM's action wildcards: `*` for any run of characters, `?` for one.
+fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| glob_matches(rest, &text[i..])),
+        Some((b'?', rest)) => !text.is_empty() && glob_matches(rest, &text[1..]),
+        Some((c, rest)) => text.first() == Some(c) && glob_matches(rest, &text[1..]),
+    }
+}
+
 /// AddClientIDToOpenIDConnectProvider on top of moto: read the provider, and if the client id is
 /// new, recreate it with the merged list, same thumbprints and tags. The calls are made with the
 /// caller's access key: moto never checks signatures but picks the account from the key, so they
@@ -354,27 +707,7 @@ async fn add_client_id(
             "OpenIDConnectProviderArn and ClientID are required",
         );
     };
-    let region = if incoming.region.is_empty() {
-        "us-east-1".to_string()
-    } else {
-        incoming.region.clone()
-    };
-    let credentials = Credentials::new(
-        &incoming.access_key,
-        "moto-does-not-check-signatures",
-        header(headers, "x-amz-security-token").map(str::to_string),
-        None,
-        "fault-proxy",
-    );
-    let iam = aws_sdk_iam::Client::from_conf(
-        aws_sdk_iam::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region))
-            .endpoint_url(&shared.upstream)
-            .credentials_provider(credentials)
-            .retry_config(RetryConfig::disabled())
-            .build(),
-    );
+    let iam = aws_sdk_iam::Client::new(&incoming.upstream(shared, incoming.credentials(headers)));
 
     let _guard = shared.oidc_update.lock().await;
     let result: Result<(), Response> = async {

@@ -19,6 +19,8 @@ const URL_ENV: &str = "TFC_ONBOARDER_MOTO_URL";
 const BINARY_ENV: &str = "MOTO_SERVER";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const MEMBER_ROLE: &str = "OrganizationAccountAccessRole";
+const CONTROL_TOWER_ROLE: &str = "AWSControlTowerExecution";
+const DEFAULT_REGION: &str = "us-east-1";
 
 pub struct Moto {
     url: String,
@@ -102,10 +104,21 @@ impl Moto {
         sdk_config_at(&self.url)
     }
 
+    /// The same in another region; moto keeps a separate world per partition (aws, aws-cn,
+    /// aws-us-gov), chosen by the region a request is signed for.
+    pub fn sdk_config_in(&self, region: &str) -> SdkConfig {
+        sdk_config_in(&self.url, region)
+    }
+
     /// Creates the organization unless it exists; returns the management account id.
     pub async fn ensure_organization(&self) -> String {
+        self.ensure_organization_in(DEFAULT_REGION).await
+    }
+
+    /// [`Moto::ensure_organization`] in the partition of `region`.
+    pub async fn ensure_organization_in(&self, region: &str) -> String {
         let _guard = self.org_lock.lock().await;
-        let org = aws_sdk_organizations::Client::new(&self.sdk_config());
+        let org = aws_sdk_organizations::Client::new(&self.sdk_config_in(region));
         if let Ok(out) = org.describe_organization().send().await {
             return master_account_id(out.organization());
         }
@@ -131,8 +144,19 @@ impl Moto {
 
     /// Creates a member account (moto also creates OrganizationAccountAccessRole in it).
     pub async fn create_account(&self, name: &str, tags: &[(&str, &str)]) -> String {
-        self.ensure_organization().await;
-        let org = aws_sdk_organizations::Client::new(&self.sdk_config());
+        self.create_account_in(DEFAULT_REGION, name, tags).await
+    }
+
+    /// [`Moto::create_account`] in the partition of `region`. Outside `aws`, moto does not
+    /// create OrganizationAccountAccessRole where that partition's IAM sees it.
+    pub async fn create_account_in(
+        &self,
+        region: &str,
+        name: &str,
+        tags: &[(&str, &str)],
+    ) -> String {
+        self.ensure_organization_in(region).await;
+        let org = aws_sdk_organizations::Client::new(&self.sdk_config_in(region));
         let mut req = org
             .create_account()
             .account_name(name)
@@ -156,11 +180,20 @@ impl Moto {
     /// Credentials of OrganizationAccountAccessRole in `account_id`; moto maps the temporary
     /// key to that account, so calls made with it land there.
     pub async fn member_sdk_config(&self, account_id: &str) -> SdkConfig {
-        let base = self.sdk_config();
+        self.member_sdk_config_in(DEFAULT_REGION, account_id).await
+    }
+
+    /// [`Moto::member_sdk_config`] in the partition of `region`. Straight to moto, whose
+    /// AssumeRole works whether or not the role exists.
+    pub async fn member_sdk_config_in(&self, region: &str, account_id: &str) -> SdkConfig {
+        let base = self.sdk_config_in(region);
+        let partition = partition_of(region);
         let sts = aws_sdk_sts::Client::new(&base);
         let out = sts
             .assume_role()
-            .role_arn(format!("arn:aws:iam::{account_id}:role/{MEMBER_ROLE}"))
+            .role_arn(format!(
+                "arn:{partition}:iam::{account_id}:role/{MEMBER_ROLE}"
+            ))
             .role_session_name("tfc-onboarder-test")
             .send()
             .await
@@ -178,6 +211,47 @@ impl Moto {
         base.to_builder()
             .credentials_provider(SharedCredentialsProvider::new(creds))
             .build()
+    }
+
+    /// Makes `account` look like one Control Tower or Account Factory for Terraform created:
+    /// reachable only through AWSControlTowerExecution, trusting the management account.
+    pub async fn make_control_tower_account(&self, account_id: &str) {
+        let management = self.ensure_organization().await;
+        let iam = aws_sdk_iam::Client::new(&self.member_sdk_config(account_id).await);
+        let trust = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{management}:root"}},"Action":"sts:AssumeRole"}}]}}"#
+        );
+        iam.create_role()
+            .role_name(CONTROL_TOWER_ROLE)
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .expect("CreateRole AWSControlTowerExecution");
+        self.delete_access_role(account_id).await;
+    }
+
+    /// Deletes OrganizationAccountAccessRole from `account` (an invited account never had it).
+    pub async fn delete_access_role(&self, account_id: &str) {
+        let iam = aws_sdk_iam::Client::new(&self.member_sdk_config(account_id).await);
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name(MEMBER_ROLE)
+            .send()
+            .await
+            .expect("ListAttachedRolePolicies");
+        for policy in attached.attached_policies() {
+            iam.detach_role_policy()
+                .role_name(MEMBER_ROLE)
+                .set_policy_arn(policy.policy_arn().map(str::to_owned))
+                .send()
+                .await
+                .expect("DetachRolePolicy");
+        }
+        iam.delete_role()
+            .role_name(MEMBER_ROLE)
+            .send()
+            .await
+            .expect("DeleteRole OrganizationAccountAccessRole");
     }
 
     /// Creates an organizational unit directly under the root; returns its id.
@@ -238,9 +312,14 @@ impl Drop for Moto {
 /// Test configuration for any endpoint speaking the AWS protocols (moto, or a proxy in front of
 /// it). Retries are off so that every injected fault reaches the code under test exactly once.
 pub fn sdk_config_at(endpoint_url: &str) -> SdkConfig {
+    sdk_config_in(endpoint_url, DEFAULT_REGION)
+}
+
+/// [`sdk_config_at`] for a region of another partition (e.g. `us-gov-west-1`).
+pub fn sdk_config_in(endpoint_url: &str, region: &str) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
+        .region(Region::new(region.to_owned()))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             "testing",
             "testing",
@@ -251,6 +330,17 @@ pub fn sdk_config_at(endpoint_url: &str) -> SdkConfig {
         .endpoint_url(endpoint_url)
         .retry_config(RetryConfig::disabled())
         .build()
+}
+
+/// The ARN partition moto serves a region from.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("cn-") {
+        "aws-cn"
+    } else {
+        "aws"
+    }
 }
 
 fn master_account_id(org: Option<&aws_sdk_organizations::types::Organization>) -> String {
