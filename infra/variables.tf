@@ -201,8 +201,9 @@ variable "access_role_names" {
   default     = ["OrganizationAccountAccessRole", "AWSControlTowerExecution"]
 
   validation {
-    condition     = length(var.access_role_names) >= 1 && length(var.access_role_names) <= 5 && length(distinct(var.access_role_names)) == length(var.access_role_names)
-    error_message = "access_role_names must hold 1 to 5 distinct role names."
+    # IAM role names are unique regardless of case, as the function also checks.
+    condition     = length(var.access_role_names) >= 1 && length(var.access_role_names) <= 5 && length(distinct([for role in var.access_role_names : lower(role)])) == length(var.access_role_names)
+    error_message = "access_role_names must hold 1 to 5 role names, none of them twice (IAM role names are not case-sensitive)."
   }
 
   validation {

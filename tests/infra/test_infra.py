@@ -396,7 +396,7 @@ def test_tfe_organization_is_required_and_never_a_wildcard(module: Module):
         ("max_session_duration", [">= 3600", "<= 43200", "var.max_session_duration == null"]),
         ("onboard_concurrency", [">= 1", "<= 64"]),
         ("ou_rules", ["can(jsondecode(var.ou_rules))"]),
-        ("access_role_names", [">= 1", "<= 5", "length(distinct(var.access_role_names)) == length(var.access_role_names)"]),
+        ("access_role_names", [">= 1", "<= 5", "length(distinct([for role in var.access_role_names : lower(role)])) == length(var.access_role_names)"]),
         ("rule_maximum_retry_attempts", [">= 0", "<= 185"]),
         ("rule_maximum_event_age_in_seconds", [">= 60", "<= 86400"]),
         ("role_policy_arns", ["alltrue("]),
