@@ -203,25 +203,38 @@ class MotoWorld:
         return org["Organization"]["Id"]
 
     def create_member_account(self, name: str, account_id: str | None = None,
-                              extra_admin_roles: tuple[str, ...] = ()) -> str:
-        """A member account as Organizations makes it: OrganizationAccountAccessRole
-        trusting the management account, with AdministratorAccess (moto creates the
-        role bare, and IAM enforcement would rightly deny everything done through it).
-        `extra_admin_roles` adds roles such as AWSControlTowerExecution."""
+                              roles: tuple[str, ...] = (ORG_ACCESS_ROLE,)) -> str:
+        """A member account as AWS makes it: `roles` trust the management account and
+        have AdministratorAccess, as OrganizationAccountAccessRole has in an account
+        created through Organizations (moto creates it bare, and IAM enforcement would
+        rightly deny everything done through it). An account Control Tower enrolled
+        has AWSControlTowerExecution instead."""
         with self.iam_relaxed(), _fixed_account_id(account_id):
             status = self.client("organizations").create_account(
                 AccountName=name, Email=f"{name}-{uuid.uuid4().hex[:8]}@example.com"
             )["CreateAccountStatus"]
             account = status["AccountId"]
             iam = self.client("iam", self.assume_unchecked(f"arn:aws:iam::{account}:role/{ORG_ACCESS_ROLE}"))
-            iam.attach_role_policy(RoleName=ORG_ACCESS_ROLE, PolicyArn=ADMINISTRATOR_ACCESS)
             trust = json.dumps({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Action": "sts:AssumeRole",
                 "Principal": {"AWS": f"arn:aws:iam::{MANAGEMENT_ACCOUNT}:root"}}]})
-            for role in extra_admin_roles:
-                iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+            for role in roles:
+                if role != ORG_ACCESS_ROLE:
+                    iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
                 iam.attach_role_policy(RoleName=role, PolicyArn=ADMINISTRATOR_ACCESS)
+            if ORG_ACCESS_ROLE not in roles:
+                iam.delete_role(RoleName=ORG_ACCESS_ROLE)
         return account
+
+    def create_role_outside(self, account: str, role: str) -> None:
+        """A role in an account of no organization, trusting the management account."""
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"AWS": f"arn:aws:iam::{MANAGEMENT_ACCOUNT}:root"}}]})
+        with self.iam_relaxed():
+            # moto hands out keys of any account while IAM is not enforced.
+            iam = self.client("iam", self.assume_unchecked(f"arn:aws:iam::{account}:role/bootstrap"))
+            iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
 
     def assume_unchecked(self, role_arn: str, session: str = "rehearsal") -> Credentials:
         """Credentials of a role, through moto's STS, while IAM is not enforced."""
@@ -292,7 +305,7 @@ def _install_patches() -> None:
         _patch_denials()
         _patch_signature_check()
         _patch_resources()
-        _patch_resource_org_id()
+        _patch_assume_role()
         _patch_schedule_rules()
         _patch_lambda_logging_config()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
@@ -420,13 +433,40 @@ def _organization_of(account_id: str) -> str:
     return org.id if org else ""
 
 
-def _patch_resource_org_id() -> None:
+def _trusted_by(role: Any, caller_arn: str) -> bool:
+    """Whether `role`'s trust policy lets the IAM principal `caller_arn` (an assumed-role
+    session or a user) call sts:AssumeRole: an Allow statement naming the caller's
+    account root, its role or user, or "*". Conditions are not evaluated."""
+    partition, account = caller_arn.split(":")[1], caller_arn.split(":")[4]
+    names = {"*", f"arn:{partition}:iam::{account}:root", account}
+    kind, _, rest = caller_arn.split(":", 5)[5].partition("/")
+    if kind == "assumed-role":
+        names.add(f"arn:{partition}:iam::{account}:role/{rest.split('/')[0]}")
+    else:
+        names.add(caller_arn)
+    statements = json.loads(role.assume_role_policy_document).get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
+        actions = statement.get("Action", [])
+        principal = statement.get("Principal", {})
+        aws = principal.get("AWS", []) if isinstance(principal, dict) else principal
+        if (statement.get("Effect") == "Allow" and "sts:AssumeRole" in (actions if isinstance(actions, list) else [actions])
+                and names & set(aws if isinstance(aws, list) else [aws])):
+            return True
+    return False
+
+
+def _patch_assume_role() -> None:
+    """sts:AssumeRole as AWS decides it: the caller's policies must allow it (with
+    aws:ResourceOrgID, the organization of the role's account, '' outside any), the
+    role must exist, and its trust policy must name the caller. moto checks the trust
+    only for roles of the caller's own account, and crashes on a service principal."""
+    from moto.iam.models import iam_backends
+
     def check_action_permitted(self: Any, resource: str) -> None:
         if self._action == "sts:GetCallerIdentity":
             return
-        context = None
-        if self._action == "sts:AssumeRole" and resource.startswith("arn:"):
-            context = {"aws:ResourceOrgID": _organization_of(resource.split(":")[4])}
+        assume = self._action == "sts:AssumeRole" and resource.startswith("arn:")
+        context = {"aws:ResourceOrgID": _organization_of(resource.split(":")[4])} if assume else None
         permitted = False
         for policy in self._access_key.collect_policies():
             result = access_control.IAMPolicy(policy).is_action_permitted(self._action, resource, None, context)
@@ -434,8 +474,13 @@ def _patch_resource_org_id() -> None:
                 self._raise_access_denied()
             if result == access_control.PermissionResult.PERMITTED:
                 permitted = True
-        if self._is_assuming_role_operation(resource):
-            permitted = permitted and self._check_role_trust_relationship(resource)
+        if permitted and assume:
+            partition, account = resource.split(":")[1], resource.split(":")[4]
+            try:
+                role = iam_backends[account][partition].get_role_by_arn(resource)
+            except Exception:  # moto's NotFound: AWS answers AccessDenied, not "no such role"
+                role = None
+            permitted = role is not None and _trusted_by(role, self._access_key.arn)
         if not permitted:
             self._raise_access_denied()
 

@@ -302,7 +302,9 @@ def test_control_tower_events_are_forwarded_from_the_home_region(stage: Stage, d
     added = re.search(r"Resources: (\d+) added, (\d+) changed, (\d+) destroyed", tf.steps[-1].output)
     fact("Control Tower update: added, changed, destroyed", added.groups() if added else tf.steps[-1].output[-500:])
 
-    account = stage.world.create_member_account("team-enrolled", extra_admin_roles=("AWSControlTowerExecution",))
+    # Enrolled by Control Tower: AWSControlTowerExecution only, so the function has to
+    # go past the first name of the deployed list.
+    account = stage.world.create_member_account("team-enrolled", roles=("AWSControlTowerExecution",))
     event = sample("control-tower-create-managed-account.json", account)
     event["region"] = event["detail"]["awsRegion"] = "eu-west-1"
     assert stage.eventbridge
@@ -312,6 +314,9 @@ def test_control_tower_events_are_forwarded_from_the_home_region(stage: Stage, d
     assert invoked.rule_arn.endswith(f":rule/{FUNCTION}-control-tower") and invoked.outcome == "invoked"
     report = _report(invoked.invocation)
     assert report["account_id"] == account and report["outcome"] == "onboarded", report
+    iam = stage.world.client("iam", stage.world.assume_unchecked(f"arn:aws:iam::{account}:role/AWSControlTowerExecution"))
+    roles = {role["RoleName"] for role in iam.list_roles()["Roles"]}
+    assert "OrganizationAccountAccessRole" not in roles and {"terraform-cloud-plan", "terraform-cloud-apply"} <= roles
     _ready_events(stage, deployment.ready_queue_url)
 
 
@@ -325,10 +330,14 @@ def test_the_function_role_reaches_only_this_organization(stage: Stage, deployme
     sts = stage.world.client("sts", credentials)
     inside = stage.world.create_member_account("team-inside")
     sts.assume_role(RoleArn=f"arn:aws:iam::{inside}:role/OrganizationAccountAccessRole", RoleSessionName="check")
+    # The same role name, trusting the management account, in an account of no
+    # organization: only the aws:ResourceOrgID condition keeps the function out.
+    stage.world.create_role_outside("999988887777", "OrganizationAccountAccessRole")
     with pytest.raises(sts.exceptions.ClientError) as denied:
         sts.assume_role(RoleArn="arn:aws:iam::999988887777:role/OrganizationAccountAccessRole", RoleSessionName="check")
     assert denied.value.response["Error"]["Code"] == "AccessDenied"
     assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "sts:AssumeRole on resource: arn:aws:iam::999988887777:role/OrganizationAccountAccessRole" in str(denied.value)
 
 
 def test_a_removed_permission_breaks_the_path_that_needs_it(stage: Stage, deployment: Deployment):
