@@ -87,7 +87,7 @@ pub(super) async fn check(
 fn judge(region: &str, found: &[(String, Result<Rule, crate::error::AwsError>)]) -> Check {
     let mut details = Vec::new();
     let mut disabled = Vec::new();
-    let mut unreadable = None;
+    let (mut unreadable, mut unread) = (None, 0);
     // Whether an enabled rule lets new accounts through, and whether any rule would.
     let (mut delivers, mut could) = (false, false);
     for (name, rule) in found {
@@ -113,6 +113,7 @@ fn judge(region: &str, found: &[(String, Result<Rule, crate::error::AwsError>)])
             Err(e) => {
                 details.push(format!("{name}: cannot be read: {e}"));
                 unreadable.get_or_insert(e);
+                unread += 1;
             }
         }
     }
@@ -120,7 +121,7 @@ fn judge(region: &str, found: &[(String, Result<Rule, crate::error::AwsError>)])
     let mut fix = Vec::new();
     let mut problems = Vec::new();
     if let Some(e) = unreadable {
-        problems.push("some cannot be read".to_owned());
+        problems.push(format!("{unread} cannot be read"));
         fix.push(format!("{}.", aws_fix(e)));
     }
     if !disabled.is_empty() {
@@ -136,7 +137,8 @@ fn judge(region: &str, found: &[(String, Result<Rule, crate::error::AwsError>)])
                 .join(" && ")
         ));
     }
-    if !could {
+    // A rule that cannot be read may be the one; only readable rules tell.
+    if !could && unread == 0 {
         problems.push("none of them delivers CreateAccountResult".to_owned());
         fix.push("Apply the infra module again: its create_account_result rule (source aws.organizations, detail-type \"AWS Service Event via CloudTrail\", eventName CreateAccountResult) targets the function.".to_owned());
     }
@@ -268,6 +270,19 @@ mod tests {
                 "b: ENABLED, schedule rate(1 day)"
             ]
         );
+        let denied = crate::error::AwsError {
+            operation: "events:DescribeRule",
+            code: Some("AccessDeniedException".into()),
+            message: "no".into(),
+            retryable: false,
+            source: None,
+        };
+        let unread = judge("us-east-1", &[("a".to_owned(), Err(denied))]);
+        assert_eq!(
+            unread.summary,
+            "1 rule targets the function, but 1 cannot be read"
+        );
+        assert!(unread.fix.unwrap().starts_with("allow events:DescribeRule"));
         let off = judge("us-east-1", &[rule("a", "DISABLED", account, None)]);
         assert_eq!(off.status, super::super::Status::Fail);
         assert_eq!(

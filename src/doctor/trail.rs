@@ -38,6 +38,7 @@ pub(super) async fn check(
     let mut findings = Vec::new();
     let mut not_logging = None;
     let mut denial = None;
+    let mut unread = 0;
     for trail in &trails {
         let shortfall = match coverage(trail, region) {
             Some(reason) => reason,
@@ -58,9 +59,9 @@ pub(super) async fn check(
                         )
                     }
                     Ok(_) => "its event selectors leave out write management events of organizations.amazonaws.com".to_owned(),
-                    Err(e) => unreadable(e, &mut denial),
+                    Err(e) => unreadable(e, &mut denial, &mut unread),
                 },
-                Err(e) => unreadable(e, &mut denial),
+                Err(e) => unreadable(e, &mut denial, &mut unread),
             },
         };
         findings.push(format!("{} ({}): {shortfall}", trail.arn, describe(trail)));
@@ -82,18 +83,21 @@ pub(super) async fn check(
     if findings.is_empty() {
         findings.push(format!("no trail shows in {region}"));
     }
-    Check::fail(
-        NAME,
-        format!(
-            "no trail records management events in {region}, so Organizations events never reach EventBridge"
-        ),
-        fix.join(" "),
-    )
-    .with_details(findings)
+    let summary = if unread > 0 && unread == findings.len() {
+        format!("cannot tell whether a trail records management events in {region}: the trails cannot be read")
+    } else {
+        format!("no trail records management events in {region}, so Organizations events never reach EventBridge")
+    };
+    Check::fail(NAME, summary, fix.join(" ")).with_details(findings)
 }
 
 /// "cannot be read: ..." for the trail's line; the first denial decides the fix.
-fn unreadable(e: crate::error::AwsError, denial: &mut Option<crate::error::AwsError>) -> String {
+fn unreadable(
+    e: crate::error::AwsError,
+    denial: &mut Option<crate::error::AwsError>,
+    unread: &mut usize,
+) -> String {
+    *unread += 1;
     let text = format!("cannot be read: {e}");
     if denied(&e) && denial.is_none() {
         *denial = Some(e);

@@ -3,6 +3,7 @@
 
 use super::*;
 use aws_credential_types::provider::ProvideCredentials;
+use support::fault_proxy::AwsFault;
 
 /// The test configuration aimed at the proxy, signed with the credentials of `account`
 /// (moto's AssumeRole works for any account, so the key lands there).
@@ -219,6 +220,25 @@ async fn the_trail_must_log_write_management_events_in_the_region() {
         c.summary,
         format!("{arn} records management events in us-east-1 (home Region us-east-1 only)")
     );
+
+    // Credentials that may not read the trail's status: said, with the action to allow.
+    world.proxy.inject(AwsFault::error(
+        "GetTrailStatus",
+        1,
+        400,
+        "AccessDeniedException",
+        "User is not authorized to perform: cloudtrail:GetTrailStatus",
+    ));
+    let c = trail_check(&world.doctor(&ob, &tfc, None).await);
+    assert_eq!(c.status, Status::Fail);
+    assert_eq!(
+        c.summary,
+        "cannot tell whether a trail records management events in us-east-1: the trails cannot be read"
+    );
+    assert!(
+        fix(&c).starts_with("allow cloudtrail:GetTrailStatus for these credentials"),
+        "{c:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,6 +366,21 @@ async fn the_functions_rules_must_exist_be_enabled_and_deliver_new_accounts() {
             "tfc-onboarder-create-account-result: ENABLED, delivers CreateAccountResult"
         ]
     );
+
+    // A rule that cannot be read is not taken for a missing one.
+    world.proxy.inject(AwsFault::error(
+        "DescribeRule",
+        1,
+        400,
+        "AccessDeniedException",
+        "User is not authorized to perform: events:DescribeRule",
+    ));
+    let c = rules(&world.doctor(&ob, &tfc, Some(FUNCTION_ARN)).await);
+    assert_eq!(
+        c.summary,
+        "2 rules target the function, but 1 cannot be read"
+    );
+    assert!(fix(&c).starts_with("allow events:DescribeRule"), "{c:?}");
 
     // A function of another account is not the one the organization's events reach.
     let c = rules(
