@@ -191,12 +191,7 @@ async fn policies_are_looked_up_in_a_member_account_and_foreign_ones_flagged() {
         "{text}"
     );
     // Looked up inside the member account, not the management account.
-    let lookups: Vec<_> = world
-        .proxy
-        .calls()
-        .into_iter()
-        .filter(|c| c.action == "GetPolicy")
-        .collect();
+    let lookups = world.calls("GetPolicy");
     assert_eq!(
         lookups.len(),
         2,

@@ -212,14 +212,7 @@ async fn the_readme_shows_what_doctor_prints_for_a_broken_setup() {
     world
         .trail("management-events", false, false, false, ReadWriteType::All)
         .await;
-    world
-        .rule(
-            "tfc-onboarder-create-account-result",
-            Some(CREATE_ACCOUNT_PATTERN),
-            None,
-            false,
-        )
-        .await;
+    world.account_rule(false).await;
     world
         .rule("tfc-onboarder-reconcile", None, Some("rate(1 day)"), true)
         .await;
@@ -305,15 +298,10 @@ async fn in_lambda_doctor_answers_with_the_checks_and_finds_its_rules_from_the_c
     let tfc = TfcFake::start(fake()).await;
     let api = RuntimeApi::start().await;
     let key = ("testing".to_owned(), "testing".to_owned());
-    let mut function = tokio::process::Command::new(env!("CARGO_BIN_EXE_tfc-onboarder"))
-        .env_clear()
-        .envs(binary_env(&world, &tfc, &key, &[NO_POLICIES]))
-        .envs(api.env_for_process())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the function");
+    let mut function = api.spawn_function(
+        env!("CARGO_BIN_EXE_tfc-onboarder"),
+        binary_env(&world, &tfc, &key, &[NO_POLICIES]),
+    );
 
     world.proxy.clear_calls();
     let healthy = api.push_event(json!({"action": "doctor"}));
@@ -330,12 +318,9 @@ async fn in_lambda_doctor_answers_with_the_checks_and_finds_its_rules_from_the_c
     );
 
     // A failed check is an answer, not a function error.
-    aws_sdk_eventbridge::Client::new(&world.management())
-        .disable_rule()
-        .name("tfc-onboarder-create-account-result")
-        .send()
-        .await
-        .expect("DisableRule");
+    world
+        .switch_rule("tfc-onboarder-create-account-result", false)
+        .await;
     let broken = api.push_event(json!({"action": "doctor", "sample": 1}));
     let Outcome::Response(answer) = api.wait_outcome(&broken, Duration::from_secs(60)).await else {
         panic!("a failed doctor is still a response")
@@ -349,16 +334,7 @@ async fn in_lambda_doctor_answers_with_the_checks_and_finds_its_rules_from_the_c
     assert_eq!((world.proxy.write_count(), tfc.write_count()), (0, 0));
 
     let bad = api.push_event(json!({"action": "doctor", "sample": 0}));
-    match api.wait_outcome(&bad, Duration::from_secs(30)).await {
-        Outcome::Error {
-            error_type,
-            message,
-        } => {
-            assert_eq!(error_type, "NonRetryable.InvalidEvent");
-            assert!(message.contains("sample"), "{message}");
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    api.expect_invalid_event(&bad, "sample").await;
 
     function.start_kill().expect("stop the function");
     let logs = function.wait_with_output().await.expect("function output");

@@ -85,12 +85,7 @@ async fn a_healthy_setup_passes_every_check() {
         ["ONBOARD_ROLE_POLICY_ARNS arn:aws:iam::aws:policy/AdministratorAccess: exists"]
     );
     // Looked up inside the member account, where it is attached.
-    let lookups: Vec<_> = world
-        .proxy
-        .calls()
-        .into_iter()
-        .filter(|c| c.action == "GetPolicy")
-        .collect();
+    let lookups = world.calls("GetPolicy");
     assert_eq!(lookups.len(), 1);
     assert_ne!(
         lookups[0].access_key, "testing",
@@ -327,14 +322,7 @@ async fn the_functions_rules_must_exist_be_enabled_and_deliver_new_accounts() {
         "{c:?}"
     );
 
-    world
-        .rule(
-            "tfc-onboarder-create-account-result",
-            Some(CREATE_ACCOUNT_PATTERN),
-            None,
-            false,
-        )
-        .await;
+    world.account_rule(false).await;
     let c = rules(&world.doctor(&ob, &tfc, Some(FUNCTION_ARN)).await);
     assert_eq!(c.status, Status::Fail);
     assert_eq!(
@@ -346,12 +334,9 @@ async fn the_functions_rules_must_exist_be_enabled_and_deliver_new_accounts() {
         "aws events enable-rule --region us-east-1 --name tfc-onboarder-create-account-result"
     ));
 
-    aws_sdk_eventbridge::Client::new(&world.management())
-        .enable_rule()
-        .name("tfc-onboarder-create-account-result")
-        .send()
-        .await
-        .expect("EnableRule");
+    world
+        .switch_rule("tfc-onboarder-create-account-result", true)
+        .await;
     // An alias-qualified ARN, as a Lambda context may carry, finds the same rules.
     let c = rules(
         &world

@@ -233,6 +233,45 @@ impl World {
             .expect("PutTargets");
     }
 
+    /// The infra module's rule for new accounts.
+    async fn account_rule(&self, enabled: bool) {
+        self.rule(
+            "tfc-onboarder-create-account-result",
+            Some(CREATE_ACCOUNT_PATTERN),
+            None,
+            enabled,
+        )
+        .await;
+    }
+
+    async fn switch_rule(&self, name: &str, enabled: bool) {
+        let events = aws_sdk_eventbridge::Client::new(&self.management());
+        if enabled {
+            events
+                .enable_rule()
+                .name(name)
+                .send()
+                .await
+                .expect("EnableRule");
+        } else {
+            events
+                .disable_rule()
+                .name(name)
+                .send()
+                .await
+                .expect("DisableRule");
+        }
+    }
+
+    /// The calls of `action` that reached the proxy since the last doctor run began.
+    fn calls(&self, action: &str) -> Vec<support::fault_proxy::Call> {
+        self.proxy
+            .calls()
+            .into_iter()
+            .filter(|c| c.action == action)
+            .collect()
+    }
+
     /// What the infra module and a Control Tower landing zone leave behind: an organization
     /// trail of management events in all Regions, and the function's rules.
     async fn deployed(&self) -> String {
@@ -245,13 +284,7 @@ impl World {
                 ReadWriteType::All,
             )
             .await;
-        self.rule(
-            "tfc-onboarder-create-account-result",
-            Some(CREATE_ACCOUNT_PATTERN),
-            None,
-            true,
-        )
-        .await;
+        self.account_rule(true).await;
         self.rule("tfc-onboarder-reconcile", None, Some("rate(1 day)"), true)
             .await;
         trail

@@ -4,18 +4,22 @@
 use super::*;
 use support::tfc_fake::TokenAccess;
 
+/// The token check of a doctor run against a fake started with `options`.
+async fn token_check(world: &World, options: FakeOptions, extra: &[(&str, &str)]) -> Check {
+    let tfc = TfcFake::start(options).await;
+    let mut vars = vec![NO_POLICIES];
+    vars.extend_from_slice(extra);
+    let d = world
+        .doctor(&world.onboarder(&tfc, &vars), &tfc, None)
+        .await;
+    check(&d, "terraform cloud").clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_token_problem_fails_with_what_to_do() {
     let world = World::start(false).await;
-    let token = |d: &Diagnosis| check(d, "terraform cloud").clone();
 
-    // Good.
-    let tfc = TfcFake::start(fake()).await;
-    let c = token(
-        &world
-            .doctor(&world.onboarder(&tfc, &[NO_POLICIES]), &tfc, None)
-            .await,
-    );
+    let c = token_check(&world, fake(), &[]).await;
     assert_eq!(c.status, Status::Pass);
     assert_eq!(
         c.summary,
@@ -23,16 +27,11 @@ async fn each_token_problem_fails_with_what_to_do() {
     );
 
     // Rejected (expired, revoked, or never valid).
-    let other = TfcFake::start(FakeOptions {
+    let other_token = FakeOptions {
         token: "someone-elses-token-0123456789".into(),
         ..fake()
-    })
-    .await;
-    let c = token(
-        &world
-            .doctor(&world.onboarder(&other, &[NO_POLICIES]), &other, None)
-            .await,
-    );
+    };
+    let c = token_check(&world, other_token, &[]).await;
     assert_eq!(c.status, Status::Fail);
     assert_eq!(
         c.summary,
@@ -41,15 +40,7 @@ async fn each_token_problem_fails_with_what_to_do() {
     assert!(fix(&c).ends_with("and set TFE_TOKEN to it"), "{c:?}");
 
     // An organization the token does not know.
-    let c = token(
-        &world
-            .doctor(
-                &world.onboarder(&tfc, &[NO_POLICIES, ("TFE_ORGANIZATION", "acme-typo")]),
-                &tfc,
-                None,
-            )
-            .await,
-    );
+    let c = token_check(&world, fake(), &[("TFE_ORGANIZATION", "acme-typo")]).await;
     assert_eq!(c.status, Status::Fail);
     assert_eq!(
         c.summary,
@@ -58,16 +49,11 @@ async fn each_token_problem_fails_with_what_to_do() {
     assert!(fix(&c).starts_with("check TFE_ORGANIZATION (infra variable tfe_organization)"));
 
     // A token of a team that may only read variables.
-    let reader = TfcFake::start(FakeOptions {
+    let reader = FakeOptions {
         token_access: TokenAccess::ReadVarsets,
         ..fake()
-    })
-    .await;
-    let c = token(
-        &world
-            .doctor(&world.onboarder(&reader, &[NO_POLICIES]), &reader, None)
-            .await,
-    );
+    };
+    let c = token_check(&world, reader, &[]).await;
     assert_eq!(c.status, Status::Fail);
     assert!(c
         .summary
@@ -75,16 +61,11 @@ async fn each_token_problem_fails_with_what_to_do() {
     assert!(fix(&c).contains("\"Manage all projects\" or \"Manage all workspaces\""));
 
     // A server that does not report the permission: the stricter reading.
-    let older = TfcFake::start(FakeOptions {
+    let older = FakeOptions {
         token_access: TokenAccess::Unreported,
         ..fake()
-    })
-    .await;
-    let c = token(
-        &world
-            .doctor(&world.onboarder(&older, &[NO_POLICIES]), &older, None)
-            .await,
-    );
+    };
+    let c = token_check(&world, older, &[]).await;
     assert_eq!(c.status, Status::Fail);
     assert!(c
         .summary
