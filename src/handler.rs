@@ -85,8 +85,10 @@ pub async fn dispatch(
         // A failed check is an answer, not an error: an error would replace the checks and
         // their fixes with an error type, and an asynchronous invocation would be retried
         // twice to the same result and then land in the failure queue meant for accounts.
+        // Boxed: its checks run side by side, and their state inline would make every
+        // invocation's future as large as all of them.
         Request::Doctor(req) => Ok(Response::Doctor(Box::new(
-            crate::doctor::run(ob, &req, deadline).await,
+            Box::pin(crate::doctor::run(ob, &req, deadline)).await,
         ))),
         Request::Reconcile {
             dry_run,
