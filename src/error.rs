@@ -25,7 +25,7 @@ pub enum InputError {
     BadAccountId(String),
     #[error("field `{field}`: {reason}")]
     BadField { field: &'static str, reason: String },
-    #[error("unrecognised event: {0}. Accepted: an Organizations CreateAccountResult/CloseAccountResult/RemoveAccountFromOrganization event, a Control Tower CreateManagedAccount/UpdateManagedAccount event, {{\"account_id\": \"123456789012\"}}, {{\"action\": \"reconcile\"}} or {{\"action\": \"offboard\", \"account_id\": \"123456789012\"}}")]
+    #[error("unrecognised event: {0}. Accepted: an Organizations CreateAccountResult/CloseAccountResult/RemoveAccountFromOrganization event, a Control Tower CreateManagedAccount/UpdateManagedAccount event, {{\"account_id\": \"123456789012\"}}, {{\"action\": \"reconcile\"}}, {{\"action\": \"offboard\", \"account_id\": \"123456789012\"}} or {{\"action\": \"doctor\"}}")]
     Unrecognised(String),
 }
 

@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod error;
 pub mod event;

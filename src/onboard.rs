@@ -29,6 +29,8 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub organizations: aws_sdk_organizations::Client,
     pub events: aws_sdk_eventbridge::Client,
+    /// Only `doctor` reads CloudTrail.
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub tfc: TfcClient,
 }
 
@@ -40,6 +42,7 @@ impl Clients {
             sts: aws_sdk_sts::Client::new(&base),
             organizations: aws_sdk_organizations::Client::new(&base),
             events: aws_sdk_eventbridge::Client::new(&base),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(&base),
             tfc: TfcClient::new(cfg, secrets)?,
             base,
         })

@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -48,15 +48,10 @@ async fn the_binary_serves_events_through_the_runtime_api() {
     let tfc = TfcFake::start(fake_options()).await;
     let api = RuntimeApi::start().await;
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tfc-onboarder"))
-        .env_clear()
-        .envs(function_env(moto, &tfc))
-        .envs(api.env_for_process())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the function");
+    let mut child = api.spawn_function(
+        env!("CARGO_BIN_EXE_tfc-onboarder"),
+        function_env(moto, &tfc),
+    );
 
     let onboard = api.push_event(sample_event("create-account-result.json", &account));
     let Outcome::Response(report) = api.wait_outcome(&onboard, Duration::from_secs(60)).await
@@ -84,16 +79,7 @@ async fn the_binary_serves_events_through_the_runtime_api() {
     assert_eq!(skipped["outcome"], "skipped");
 
     let bad = api.push_event(serde_json::json!({"account_id": "12345"}));
-    match api.wait_outcome(&bad, Duration::from_secs(30)).await {
-        Outcome::Error {
-            error_type,
-            message,
-        } => {
-            assert_eq!(error_type, "NonRetryable.InvalidEvent");
-            assert!(message.contains("12345"), "{message}");
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    api.expect_invalid_event(&bad, "12345").await;
 
     child.start_kill().expect("stop the function");
     let out = child.wait_with_output().await.expect("function output");

@@ -4,6 +4,8 @@
 mod fault_proxy;
 #[path = "support/moto.rs"]
 mod moto;
+// Also holds helpers only the integration tests use.
+#[allow(dead_code)]
 #[path = "support/runtime_api.rs"]
 mod runtime_api;
 

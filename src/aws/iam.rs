@@ -209,6 +209,21 @@ impl Iam<'_> {
         }
     }
 
+    /// Whether the managed policy `arn` exists, as this account's IAM sees it.
+    pub async fn policy_exists(&self, arn: &str) -> Result<bool, AwsError> {
+        let got = self
+            .retrying
+            .call("iam:GetPolicy", transient, || {
+                self.client.get_policy().policy_arn(arn).send()
+            })
+            .await;
+        match got {
+            Ok(_) => Ok(true),
+            Err(e) if e.has_code("NoSuchEntity") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn create_role(&self, spec: &RoleSpec) -> Result<EnsuredRole, AwsError> {
         let tags = managed_tags()?;
         let out = self

@@ -5,6 +5,7 @@
 mod tfc_fake;
 
 mod faults;
+mod organization;
 mod ownership;
 mod protocol;
 mod vars;

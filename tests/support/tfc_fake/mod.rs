@@ -7,10 +7,12 @@
 //!
 //! Modules: `state` (the stored world), `server` (HTTP entry, auth, faults, rate limit,
 //! routing), `lists` (list endpoints and pagination), `varsets` and `vars` (the variable-set
-//! endpoints), `document` (request parsing and validation), `render` (response documents).
+//! endpoints), `organization` (the organization and the token's permissions), `document`
+//! (request parsing and validation), `render` (response documents).
 
 mod document;
 mod lists;
+mod organization;
 mod render;
 mod server;
 mod state;
@@ -37,6 +39,21 @@ pub struct FakeOptions {
     /// Creates store none of the variables sent inline with a set (`relationships.vars`), as a
     /// server that does not support them would; the response then lists no variables.
     pub create_ignores_inline_vars: bool,
+    /// What the token may do with the organization's variable sets.
+    pub token_access: TokenAccess,
+}
+
+/// The token's standing in its organizations, as the organization's `permissions` report it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenAccess {
+    /// Owners team, or a team with "Manage all projects" or "Manage all workspaces".
+    #[default]
+    ManageVarsets,
+    /// A team that may read variables but not manage sets: every variable-set write is a 404.
+    ReadVarsets,
+    /// A server that predates `can-manage-varsets`: it reports neither varset permission
+    /// (and lets the token manage sets).
+    Unreported,
 }
 
 impl Default for FakeOptions {
@@ -48,6 +65,7 @@ impl Default for FakeOptions {
             latency: None,
             rate_limit_per_sec: None,
             create_ignores_inline_vars: false,
+            token_access: TokenAccess::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::json;
 
 use super::lists::Query;
+use super::organization::{show_organization, write_allowed};
 use super::render::{json_response, no_content, status_code, status_error, ApiError};
 use super::state::{LogEntry, RefKind, World};
 use super::vars::{add_var, delete_var, show_var, update_var};
@@ -213,10 +214,17 @@ impl Inner {
         body: &[u8],
         path: &str,
     ) -> Option<Result<Response, ApiError>> {
+        // Refused before the handler, so the log does not count it as a write.
+        if is_write(method) && !write_allowed(self.opts.token_access, segments) {
+            return None;
+        }
         let mut world = self.world();
         let world = &mut *world;
         let result = match (method.as_str(), segments) {
             ("GET", ["ping"]) => Ok(no_content()),
+            ("GET", ["organizations", org]) => {
+                show_organization(world, org, self.opts.token_access)
+            }
             ("GET", ["organizations", org, "varsets"]) => {
                 self.list_varsets(world, org, query, path)
             }
