@@ -1,6 +1,6 @@
 //! Checks the test stand-ins themselves against moto and the real AWS SDK clients.
 
-#[path = "support/fault_proxy.rs"]
+#[path = "support/fault_proxy/mod.rs"]
 mod fault_proxy;
 #[path = "support/moto.rs"]
 mod moto;
