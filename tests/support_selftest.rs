@@ -1,5 +1,9 @@
 //! Checks the test stand-ins themselves against moto and the real AWS SDK clients.
 
+// The dice also serve the Terraform Cloud fake, which uses parts the proxy does not.
+#[allow(dead_code)]
+#[path = "support/dice.rs"]
+mod dice;
 #[path = "support/fault_proxy/mod.rs"]
 mod fault_proxy;
 #[path = "support/moto.rs"]
@@ -631,4 +635,204 @@ async fn a_control_tower_account_has_only_its_own_role() {
     assume_via(&sts, &ct)
         .await
         .expect("AWSControlTowerExecution trusts the management account");
+}
+
+/// The calls of [`proxy_random_faults_are_aws_answers_replayable_from_the_seed`], and what
+/// each came to: the fault label the proxy recorded and the answer the SDK saw.
+async fn chaotic_calls(
+    proxy: &FaultProxy,
+    member: &SdkConfig,
+    account: &str,
+) -> Vec<(Option<&'static str>, Result<(), String>)> {
+    let member = member.to_builder().endpoint_url(proxy.url()).build();
+    let iam = aws_sdk_iam::Client::new(&member);
+    let sts = aws_sdk_sts::Client::new(&sdk_config_at(&proxy.url()));
+    let org = aws_sdk_organizations::Client::new(&sdk_config_at(&proxy.url()));
+    let code = |e: Option<&str>| e.unwrap_or("no service error: transport").to_owned();
+    let mut answers = Vec::new();
+    for _ in 0..30 {
+        let got = iam.list_roles().send().await;
+        answers.push(got.map(|_| ()).map_err(|e| code(e.code())));
+        let got = sts
+            .assume_role()
+            .role_arn(format!(
+                "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+            ))
+            .role_session_name("chaos")
+            .send()
+            .await;
+        answers.push(got.map(|_| ()).map_err(|e| code(e.code())));
+        let got = org.describe_organization().send().await;
+        answers.push(got.map(|_| ()).map_err(|e| code(e.code())));
+    }
+    let labels = proxy.calls().into_iter().map(|c| c.fault);
+    labels.zip(answers).collect()
+}
+
+#[tokio::test]
+async fn proxy_random_faults_are_aws_answers_replayable_from_the_seed() {
+    let moto = Moto::shared();
+    moto.ensure_organization().await;
+    let account = moto.create_account("chaos-selftest", &[]).await;
+    let member = moto.member_sdk_config(&account).await;
+    let chaos = fault_proxy::Chaos {
+        seed: 42,
+        rate: 0.5,
+        new_accounts: [account.clone()].into(),
+        slow: Duration::from_millis(20),
+    };
+    let first = FaultProxy::start(&moto.url()).await;
+    first.set_chaos(Some(chaos.clone()));
+    let seen = chaotic_calls(&first, &member, &account).await;
+
+    let faulted = seen.iter().filter(|(label, _)| label.is_some()).count();
+    assert!((20..=70).contains(&faulted), "{faulted} of 90 faulted");
+    for (label, answer) in &seen {
+        let expected: &[&str] = match label {
+            None | Some("slow") => &[],
+            Some("throttling") => &["Throttling", "TooManyRequestsException"],
+            Some("internal-error") => &["ServiceFailure", "InternalFailure", "ServiceException"],
+            Some("unavailable") => &["ServiceUnavailable"],
+            Some("access-denied") => &["AccessDenied"],
+            Some("connection-reset") => &["no service error: transport"],
+            Some(other) => panic!("{other} is not a fault for a read or an AssumeRole"),
+        };
+        match answer {
+            Ok(()) => assert!(expected.is_empty(), "{label:?} answered fine"),
+            Err(code) => assert!(expected.contains(&code.as_str()), "{label:?}: {code}"),
+        }
+    }
+
+    // The same calls through another proxy with the same seed meet the same fates.
+    let again = FaultProxy::start(&moto.url()).await;
+    again.set_chaos(Some(chaos.clone()));
+    assert_eq!(chaotic_calls(&again, &member, &account).await, seen);
+
+    // A different seed, a different run; no AccessDenied for an account that is not new.
+    let other = FaultProxy::start(&moto.url()).await;
+    other.set_chaos(Some(fault_proxy::Chaos {
+        seed: 43,
+        new_accounts: Default::default(),
+        ..chaos
+    }));
+    let differently = chaotic_calls(&other, &member, &account).await;
+    assert_ne!(differently, seen);
+    assert!(differently
+        .iter()
+        .all(|(label, _)| *label != Some("access-denied")));
+    other.set_chaos(None);
+    other.clear_calls();
+    let calm = chaotic_calls(&other, &member, &account).await;
+    assert!(calm
+        .iter()
+        .all(|(label, answer)| label.is_none() && answer.is_ok()));
+}
+
+#[tokio::test]
+async fn proxy_random_faults_include_not_yet_visible_entities_and_lost_writes() {
+    let moto = Moto::shared();
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let iam = aws_sdk_iam::Client::new(&member_via(moto, &proxy).await);
+    proxy.set_chaos(Some(fault_proxy::Chaos {
+        seed: 7,
+        rate: 1.0,
+        new_accounts: Default::default(),
+        slow: Duration::from_millis(1),
+    }));
+    // Every call is faulted; only a slow answer lets a create be answered.
+    let mut created = None;
+    for i in 0..200 {
+        let name = format!("fresh-{i}");
+        let create = iam
+            .create_role()
+            .role_name(&name)
+            .assume_role_policy_document(TRUST);
+        if create.send().await.is_ok() {
+            created = Some(name);
+            break;
+        }
+    }
+    let name = created.expect("a create was answered");
+    let missing = iam.get_role().role_name(&name).send().await.unwrap_err();
+    assert!(
+        missing.into_service_error().is_no_such_entity_exception(),
+        "IAM does not see a role created moments ago"
+    );
+    let labels: std::collections::BTreeSet<_> =
+        proxy.calls().iter().filter_map(|c| c.fault).collect();
+    for kind in [
+        "write-then-500",
+        "write-then-reset",
+        "concurrent-modification",
+        "no-such-entity",
+    ] {
+        assert!(labels.contains(kind), "{kind} never came: {labels:?}");
+    }
+    // The lost writes took effect in moto all the same.
+    proxy.set_chaos(None);
+    let lost: Vec<String> = proxy
+        .calls()
+        .iter()
+        .filter(|c| matches!(c.fault, Some("write-then-500" | "write-then-reset")))
+        .filter_map(|c| c.param("RoleName"))
+        .collect();
+    for name in lost {
+        iam.get_role()
+            .role_name(&name)
+            .send()
+            .await
+            .expect("created despite the answer");
+    }
+}
+
+#[tokio::test]
+async fn proxy_shows_chosen_accounts_as_joined_when_told() {
+    let moto = Moto::shared();
+    moto.ensure_organization().await;
+    let old = moto.create_account("joined-long-ago", &[]).await;
+    let new = moto.create_account("joined-now", &[]).await;
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    proxy.set_joined([old.clone()], when);
+    let org = aws_sdk_organizations::Client::new(&sdk_config_at(&proxy.url()));
+    let joined = |a: &aws_sdk_organizations::types::Account| {
+        a.joined_timestamp().map(|t| t.secs()).unwrap_or_default()
+    };
+    let described = org
+        .describe_account()
+        .account_id(&old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.account().map(joined), Some(1_500_000_000));
+    let mut listed = Vec::new();
+    let mut token = None;
+    loop {
+        let page = org
+            .list_accounts()
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        listed.extend(
+            page.accounts()
+                .iter()
+                .map(|a| (a.id().unwrap_or_default().to_owned(), joined(a))),
+        );
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    let of = |id: &str| listed.iter().find(|(a, _)| a == id).map(|(_, t)| *t);
+    assert_eq!(of(&old), Some(1_500_000_000));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        of(&new).is_some_and(|t| now - t < 600),
+        "untouched: {:?}",
+        of(&new)
+    );
 }

@@ -38,14 +38,15 @@ pub fn parse_role_arn(arn: &str) -> Option<RoleArnParts> {
 }
 
 /// `Some(answer)` when AssumeRole must not reach moto: the account is closed (a new account
-/// whose roles are not propagated yet), or, in strict mode, the role does not exist in the
-/// target account or its trust policy does not let the caller in. AWS answers both with
+/// whose roles are not propagated yet, or `deny`), or, in strict mode, the role does not exist
+/// in the target account or its trust policy does not let the caller in. AWS answers both with
 /// 403 AccessDenied in the STS query-protocol error shape, and so does this.
 pub(super) async fn check_assume_role(
     shared: &Shared,
     incoming: &Incoming,
     headers: &HeaderMap,
     body: &[u8],
+    deny: bool,
 ) -> Option<Response> {
     if incoming.action != "AssumeRole" || incoming.service != "sts" {
         return None;
@@ -66,7 +67,8 @@ pub(super) async fn check_assume_role(
         .lock()
         .unwrap()
         .get(&role.account)
-        .is_some_and(|until| Instant::now() < *until);
+        .is_some_and(|until| Instant::now() < *until)
+        || deny;
     let strict = shared.strict_assume_role.load(Ordering::SeqCst);
     if !closed && !strict {
         return None;

@@ -3,13 +3,15 @@
 //! It also provides AddClientIDToOpenIDConnectProvider, which moto does not implement, and a
 //! strict AssumeRole (on by default): moto hands out credentials for any role ARN, while AWS
 //! answers AccessDenied unless the role exists in the target account and its trust policy lets
-//! the caller in.
+//! the caller in. Besides faults injected one by one, it can fault a share of all calls at
+//! random from a seed (`chaos`), and it can show chosen accounts as having joined long ago,
+//! which moto cannot.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -24,9 +26,11 @@ use axum::response::Response;
 use axum::Router;
 
 mod assume_role;
+mod chaos;
 
 use assume_role::check_assume_role;
 pub use assume_role::parse_role_arn;
+pub use chaos::Chaos;
 
 const ADD_CLIENT_ID: &str = "AddClientIDToOpenIDConnectProvider";
 const IAM_XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
@@ -39,7 +43,10 @@ pub struct Call {
     pub action: String,
     /// moto maps temporary keys to the assumed account, so this tells which account was hit.
     pub access_key: String,
+    /// 0 when the connection was dropped without an answer.
     pub status: u16,
+    /// The random fault this call got (see [`Chaos`]), e.g. `throttling`.
+    pub fault: Option<&'static str>,
     /// The request body as sent (form-encoded or JSON), for asserting what was written.
     pub body: String,
     /// When the request arrived, for pacing and rate assertions.
@@ -92,6 +99,13 @@ pub enum AwsFaultKind {
     },
     /// Slows the call down, then lets it through.
     Delay(Duration),
+    /// The connection is dropped before the call reaches moto.
+    Reset,
+    /// Reaches moto (state changes), then the connection is dropped: the answer is lost.
+    ForwardThenReset,
+    /// AssumeRole answers AccessDenied, worded as AWS does, as a new account does until AWS
+    /// has propagated its role.
+    Deny,
 }
 
 impl AwsFault {
@@ -135,6 +149,9 @@ struct Shared {
     closed_until: Mutex<HashMap<String, Instant>>,
     /// Caller account and ARN by access key; moto's mapping of a key never changes.
     identities: Mutex<HashMap<String, (String, String)>>,
+    chaos: Mutex<Option<Arc<chaos::Run>>>,
+    /// Accounts shown as having joined at the given time (seconds since the epoch).
+    joined: Mutex<(HashSet<String>, f64)>,
 }
 
 impl FaultProxy {
@@ -151,6 +168,8 @@ impl FaultProxy {
             strict_assume_role: AtomicBool::new(true),
             closed_until: Mutex::new(HashMap::new()),
             identities: Mutex::new(HashMap::new()),
+            chaos: Mutex::new(None),
+            joined: Mutex::new((HashSet::new(), 0.0)),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -192,6 +211,21 @@ impl FaultProxy {
             .lock()
             .unwrap()
             .insert(account.to_owned(), until);
+    }
+
+    /// Random faults on a share of all calls from now on (calls that match an injected fault
+    /// get that one); `None` ends them.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        *self.shared.chaos.lock().unwrap() = chaos.map(|c| Arc::new(chaos::Run::new(c)));
+    }
+
+    /// Organizations shows `accounts` as having joined at `when`: moto can only create accounts
+    /// that joined just now, and the function treats new and old accounts differently.
+    pub fn set_joined(&self, accounts: impl IntoIterator<Item = String>, when: SystemTime) {
+        let secs = when
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        *self.shared.joined.lock().unwrap() = (accounts.into_iter().collect(), secs);
     }
 
     /// AssumeRole calls into `account`, in arrival order.
@@ -370,43 +404,90 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let at = Instant::now();
     let incoming = Incoming::parse(&parts.headers, parts.uri.query(), &body);
     let body_text = String::from_utf8_lossy(&body).into_owned();
-    let fault = take_fault(&shared, &incoming.action);
+    let chaos = shared.chaos.lock().unwrap().clone();
+    let target = match &chaos {
+        Some(_) => chaos::Run::target(&shared, &incoming, &parts.headers, &body).await,
+        None => None,
+    };
+    let (fault, label) = match take_fault(&shared, &incoming.action) {
+        Some(kind) => (Some(kind), None),
+        None => match (&chaos, &target) {
+            (Some(run), Some(target)) => run.roll(&incoming, target, &body).unzip(),
+            _ => (None, None),
+        },
+    };
 
-    let response = match fault {
+    let pass = |deny| pass(&shared, &incoming, &parts, body.clone(), deny);
+    let response = match &fault {
         Some(AwsFaultKind::Error {
             status,
             code,
             message,
-        }) => incoming.error(status, code, message),
+        }) => incoming.error(*status, code, message),
         Some(AwsFaultKind::ForwardThenError {
             status,
             code,
             message,
         }) => {
-            let _ = serve(&shared, &incoming, &parts, body).await;
-            incoming.error(status, code, message)
+            let _ = pass(false).await;
+            incoming.error(*status, code, message)
         }
         Some(AwsFaultKind::Delay(d)) => {
-            tokio::time::sleep(d).await;
-            serve(&shared, &incoming, &parts, body).await
+            tokio::time::sleep(*d).await;
+            pass(false).await
         }
-        None => match check_assume_role(&shared, &incoming, &parts.headers, &body).await {
-            Some(denied) => denied,
-            None => serve(&shared, &incoming, &parts, body).await,
-        },
+        Some(AwsFaultKind::Reset) => reset(),
+        Some(AwsFaultKind::ForwardThenReset) => {
+            let _ = pass(false).await;
+            reset()
+        }
+        Some(AwsFaultKind::Deny) => pass(true).await,
+        None => pass(false).await,
     };
+    let status = match fault {
+        Some(AwsFaultKind::Reset | AwsFaultKind::ForwardThenReset) => 0,
+        _ => response.status().as_u16(),
+    };
+    if let (Some(run), Some(target)) = (&chaos, &target) {
+        run.note(&incoming, target, &body, status);
+    }
 
     if !incoming.action.is_empty() {
         shared.calls.lock().unwrap().push(Call {
             service: incoming.service,
             action: incoming.action,
             access_key: incoming.access_key,
-            status: response.status().as_u16(),
+            status,
+            fault: label,
             body: body_text,
             at,
         });
     }
     response
+}
+
+/// What AWS would answer: AssumeRole checked as AWS does (refused outright with `deny`, as by
+/// an account that is not ready), everything else served by moto.
+async fn pass(
+    shared: &Shared,
+    incoming: &Incoming,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Bytes,
+    deny: bool,
+) -> Response {
+    match check_assume_role(shared, incoming, &parts.headers, &body, deny).await {
+        Some(denied) => denied,
+        None => serve(shared, incoming, parts, body).await,
+    }
+}
+
+/// A connection dropped before any answer: the body fails before a byte is written, and
+/// hyper then closes the connection.
+fn reset() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<axum::body::Bytes, _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+    });
+    Response::new(Body::from_stream(failing))
 }
 
 fn take_fault(shared: &Shared, action: &str) -> Option<AwsFaultKind> {
@@ -427,7 +508,41 @@ async fn serve(
     if incoming.action == ADD_CLIENT_ID && !incoming.json_protocol {
         return add_client_id(shared, incoming, &parts.headers, &body).await;
     }
-    forward(shared, parts, body).await
+    let response = forward(shared, parts, body).await;
+    match incoming.action.as_str() {
+        "ListAccounts" | "DescribeAccount" if incoming.service == "organizations" => {
+            set_joined(shared, response).await
+        }
+        _ => response,
+    }
+}
+
+/// Rewrites `JoinedTimestamp` (seconds since the epoch in Organizations' JSON protocol) of the
+/// accounts [`FaultProxy::set_joined`] names.
+async fn set_joined(shared: &Shared, response: Response) -> Response {
+    let (accounts, when) = shared.joined.lock().unwrap().clone();
+    if accounts.is_empty() || !response.status().is_success() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let backdate = |account: &mut serde_json::Value| {
+        let id = account.get("Id").and_then(serde_json::Value::as_str);
+        if id.is_some_and(|id| accounts.contains(id)) {
+            account["JoinedTimestamp"] = serde_json::json!(when);
+        }
+    };
+    if let Some(serde_json::Value::Array(list)) = doc.get_mut("Accounts") {
+        list.iter_mut().for_each(backdate);
+    } else if let Some(account) = doc.get_mut("Account") {
+        backdate(account);
+    }
+    Response::from_parts(parts, Body::from(doc.to_string()))
 }
 
 async fn forward(
