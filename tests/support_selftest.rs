@@ -836,3 +836,42 @@ async fn proxy_shows_chosen_accounts_as_joined_when_told() {
         of(&new)
     );
 }
+
+#[tokio::test]
+async fn a_private_moto_with_a_few_managed_policies_and_seeded_ids() {
+    let start =
+        || tokio::task::spawn_blocking(|| Moto::start_with_policies(&["AdministratorAccess"]));
+    let (one, two) = (start().await.unwrap(), start().await.unwrap());
+    let mut ids = Vec::new();
+    for moto in [&one, &two] {
+        moto.seed(2024).await;
+        moto.ensure_organization().await;
+        ids.push(moto.create_account("seeded", &[]).await);
+    }
+    assert_eq!(ids[0], ids[1], "the same seed gives the same account ids");
+
+    let iam = aws_sdk_iam::Client::new(&one.member_sdk_config(&ids[0]).await);
+    iam.create_role()
+        .role_name("admin")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    let attach = |arn: &'static str| {
+        iam.attach_role_policy()
+            .role_name("admin")
+            .policy_arn(arn)
+            .send()
+    };
+    attach("arn:aws:iam::aws:policy/AdministratorAccess")
+        .await
+        .expect("a chosen policy is there");
+    let other = attach("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        other.code(),
+        Some("NoSuchEntity"),
+        "only the chosen ones are"
+    );
+}
