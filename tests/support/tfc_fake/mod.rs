@@ -55,7 +55,7 @@ impl Default for FakeOptions {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Varset {
     pub id: String,
     pub name: String,
@@ -71,7 +71,7 @@ pub struct Varset {
 }
 
 /// `value` is the stored value even for sensitive variables, which the API itself never reveals.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Var {
     pub id: String,
     pub key: String,
