@@ -222,9 +222,17 @@ impl TfcClient {
                 req = req.body(b.to_string());
             }
             let started = Instant::now();
-            let outcome = req.send().await;
-            let resp = match outcome {
-                Ok(r) => r,
+            // The whole answer, body included: a connection that breaks off mid-body is as
+            // much a transport failure as one that never answered.
+            let answer = match req.send().await {
+                Ok(resp) => {
+                    let (status, headers) = (resp.status(), resp.headers().clone());
+                    resp.bytes().await.map(|body| (status, headers, body))
+                }
+                Err(e) => Err(e),
+            };
+            let (status, headers, bytes) = match answer {
+                Ok(answer) => answer,
                 Err(e) => {
                     let reason = if e.is_timeout() {
                         "request timed out".to_owned()
@@ -242,13 +250,8 @@ impl TfcClient {
                     });
                 }
             };
-            let status = resp.status();
             tracing::debug!(%method, path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "Terraform Cloud");
             if status.is_success() {
-                let bytes = resp.bytes().await.map_err(|e| TfcError::Transport {
-                    attempts: attempt,
-                    reason: transport_reason(&e),
-                })?;
                 if bytes.is_empty() || status == StatusCode::NO_CONTENT {
                     return Ok(None);
                 }
@@ -256,8 +259,8 @@ impl TfcClient {
                     .map(Some)
                     .map_err(|e| TfcError::Decode(format!("{method} {path}: {e}")));
             }
-            let wait = server_wait(resp.headers());
-            let detail = error_detail(&resp.bytes().await.unwrap_or_default());
+            let wait = server_wait(&headers);
+            let detail = error_detail(&bytes);
             match status.as_u16() {
                 401 if !refreshed_token && self.token.refresh().await? => refreshed_token = true,
                 401 => return Err(TfcError::Unauthorized),
