@@ -4,9 +4,14 @@
 
 mod support;
 
+use std::time::Duration;
+
 use support::env::*;
 use support::tfc_fake::FaultKind;
+use tfc_onboarder::domain::VarsetName;
 use tfc_onboarder::report::Outcome;
+use tfc_onboarder::tfc::varsets::{self, Creation};
+use tokio::time::Instant;
 
 const VARS: &str = "/relationships/vars";
 
@@ -31,4 +36,25 @@ async fn a_read_whose_answer_breaks_off_mid_body_is_retried() {
         set_vars(&env.tfc, &set_name(&account)),
         default_vars(&account)
     );
+}
+
+const VARSETS: &str = "/organizations/acme/varsets";
+
+/// The same soak run: a create met a set that someone had just made, and its 422 "Name has
+/// already been taken" broke off mid-body. The empty refusal was final, although the set was
+/// there to adopt.
+#[tokio::test]
+async fn a_refusal_whose_answer_breaks_off_is_settled_by_looking() {
+    let env = TestEnv::new(&[]).await;
+    let name = VarsetName::parse("aws-race-cut-off").expect("valid name");
+    let theirs = env.tfc.seed_varset(ORG, name.as_str(), &[]);
+    env.tfc
+        .inject(tfc_fault(Some("POST"), VARSETS, 1, FaultKind::Truncated));
+    let tfc = env.ob.tfc(Instant::now() + Duration::from_secs(60));
+    let created = varsets::create(&tfc, &name, "test", &[]).await;
+    assert!(
+        matches!(&created, Ok(Creation::Found(set)) if set.id == theirs),
+        "{created:?}"
+    );
+    assert_eq!(env.tfc.varsets(ORG).len(), 1);
 }
