@@ -58,3 +58,60 @@ async fn a_refusal_whose_answer_breaks_off_is_settled_by_looking() {
     );
     assert_eq!(env.tfc.varsets(ORG).len(), 1);
 }
+
+/// Soak seed 12 at 15%: adding a variable answered 502 without storing it (or timed out
+/// while the server was still at it); listing showed no such variable, and the account failed
+/// instead of adding it again. A variable's key is unique in its set, so a second POST can
+/// never make a duplicate.
+#[tokio::test]
+async fn a_variable_whose_add_did_not_happen_is_added_again() {
+    let env = TestEnv::new(&[]).await;
+    let account = env.new_account("add-502", &[]).await;
+    seed_set_without_role(&env.tfc, &account);
+    env.tfc
+        .inject(tfc_fault(Some("POST"), VARS, 1, FaultKind::Status(502)));
+    let r = report(env.handle(&manual(&account)).await);
+    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    assert_eq!(statuses(&env.tfc, "POST", VARS), [502, 201]);
+    assert_eq!(
+        set_vars(&env.tfc, &set_name(&account)),
+        default_vars(&account)
+    );
+
+    // Slower than the client waits (TFE_TIMEOUT_MS is 2 s here): the add lands after the
+    // listing that looked for it. Whichever POST lands first, the variable is there once.
+    let slow = env.new_account("add-slow", &[]).await;
+    seed_set_without_role(&env.tfc, &slow);
+    env.tfc.inject(tfc_fault(
+        Some("POST"),
+        VARS,
+        1,
+        FaultKind::Delay(Duration::from_millis(2500)),
+    ));
+    let r = report(env.handle(&manual(&slow)).await);
+    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(set_vars(&env.tfc, &set_name(&slow)), default_vars(&slow));
+}
+
+/// Soak seed 12 at 15%: creating a set failed three times in a row (a 502, then two dropped
+/// connections, none of which created it), and the account failed after the third POST,
+/// sent at once after the second. A create that provably did not happen is retried as often
+/// as any idempotent request, with the same backoff.
+#[tokio::test]
+async fn a_set_whose_creates_did_not_happen_is_created_within_the_retry_budget() {
+    let env = TestEnv::new(&[]).await;
+    let account = env.new_account("create-flaky", &[]).await;
+    env.tfc
+        .inject(tfc_fault(Some("POST"), VARSETS, 1, FaultKind::Status(502)));
+    env.tfc
+        .inject(tfc_fault(Some("POST"), VARSETS, 2, FaultKind::Reset));
+    let r = report(env.handle(&manual(&account)).await);
+    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    assert_eq!(statuses(&env.tfc, "POST", VARSETS), [502, 0, 0, 201]);
+    assert_eq!(env.tfc.varsets(ORG).len(), 1);
+    assert_eq!(
+        set_vars(&env.tfc, &set_name(&account)),
+        default_vars(&account)
+    );
+}
