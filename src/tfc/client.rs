@@ -22,7 +22,7 @@ use crate::error::{AwsError, TfcError};
 const JSONAPI: &str = "application/vnd.api+json";
 /// Attempts for one request before giving up on 5xx answers and transport errors. A 429 does
 /// not count: it is waited out until the deadline.
-const MAX_ATTEMPTS: u32 = 6;
+pub const MAX_ATTEMPTS: u32 = 6;
 /// A 5xx answer asking for a longer pause than this gets this pause.
 const MAX_SERVER_WAIT: Duration = Duration::from_secs(60);
 /// The pause after a 429 that names none.
@@ -338,6 +338,12 @@ impl Tfc<'_> {
         self.client
             .request(Method::GET, path, query, None, self.deadline)
             .await
+    }
+
+    /// The pause before attempt `attempt + 1` of a request the caller repeats itself (a POST
+    /// that provably did not land), the same as between attempts of an idempotent one.
+    pub async fn pause(&self, attempt: u32) {
+        tokio::time::sleep(self.client.backoff(attempt)).await;
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Body, TfcError> {
