@@ -14,7 +14,7 @@ use super::world::{Class, World};
 
 /// The module's function timeout.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(300);
-const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(4)];
+pub const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(4)];
 
 pub struct Event {
     pub account: String,

@@ -203,9 +203,18 @@ async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Val
         false_claims.extend(lies.iter().cloned());
         peak_rss = peak_rss.max(sweep.peak_rss);
         eprintln!(
-            "  sweep {n}: {:.1} s, {}; events: {}; complete {}/{}, untouched {}/{}{}",
+            "  sweep {n}: {:.1} s, {:?}{}; events: {}; complete {}/{}, untouched {}/{}{}",
             sweep.wall.as_secs_f64(),
             sweep.counts,
+            if sweep.errors.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} invocations failed as a whole: {:?})",
+                    sweep.errors.len(),
+                    sweep.errors
+                )
+            },
             summarise(&handled),
             verdict.complete.len(),
             world.of_class(Class::managed).len(),
@@ -219,6 +228,7 @@ async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Val
             "sweep_invocations": sweep.invocations,
             "sweep_counts": sweep.counts,
             "sweep_failures": sweep.failures,
+            "sweep_errors": sweep.errors,
             "sweep_peak_rss_bytes": sweep.peak_rss,
             "events": handled.iter().map(event_json).collect::<Vec<_>>(),
             "complete": verdict.complete.len(),
@@ -267,57 +277,92 @@ async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Val
 struct Sweep {
     wall: Duration,
     invocations: usize,
-    counts: Value,
+    counts: BTreeMap<String, u64>,
+    /// Accounts that failed, as the summaries list them.
     failures: Vec<Value>,
+    /// Invocations that failed as a whole.
+    errors: Vec<String>,
     claims: Claims,
     peak_rss: u64,
 }
 
-/// One sweep in a fresh container, resumed from its continuation until it is done.
+/// One sweep in a fresh container, resumed from its continuation until it is done. The
+/// schedule invokes it asynchronously, so an invocation that fails as a whole is retried as
+/// Lambda does (twice), in a fresh container.
 async fn sweep(ctx: &Ctx, vars: &[(String, String)], name: &str) -> Result<Sweep, String> {
-    let mut lambda = Lambda::spawn(ctx, vars, name, SWEEP_DEADLINE).await?;
-    lambda.ready().await?;
     let started = Instant::now();
     let mut event = json!({"action": "reconcile"});
-    let mut counts = BTreeMap::<String, u64>::new();
-    let mut failures = Vec::new();
-    let mut claims = Claims::new();
-    let mut invocations = 0;
+    let mut sweep = Sweep {
+        wall: Duration::ZERO,
+        invocations: 0,
+        counts: BTreeMap::new(),
+        failures: Vec::new(),
+        errors: Vec::new(),
+        claims: Claims::new(),
+        peak_rss: 0,
+    };
+    let mut lambda = None;
     loop {
-        invocations += 1;
-        let (summary, _) = lambda.invoke(event, SWEEP_DEADLINE).await?;
-        for (outcome, n) in summary["counts"].as_object().into_iter().flatten() {
-            *counts.entry(outcome.clone()).or_default() += n.as_u64().unwrap_or(0);
-        }
-        failures.extend(summary["failures"].as_array().cloned().unwrap_or_default());
-        for report in summary["reports"].as_array().into_iter().flatten() {
-            if let (Some(id), Some(outcome)) =
-                (report["account_id"].as_str(), report["outcome"].as_str())
-            {
-                claims.insert(id.to_owned(), outcome.to_owned());
+        let container = match &mut lambda {
+            Some(l) => l,
+            None => {
+                let mut fresh = Lambda::spawn(
+                    ctx,
+                    vars,
+                    &format!("{name}-{}", sweep.invocations),
+                    SWEEP_DEADLINE,
+                )
+                .await?;
+                fresh.ready().await?;
+                lambda.insert(fresh)
             }
-        }
-        for id in summary["unchanged"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
-            claims.insert(id.to_owned(), "unchanged".to_owned());
-        }
+        };
+        sweep.invocations += 1;
+        let answer = container.invoke(event.clone(), SWEEP_DEADLINE).await;
+        sweep.peak_rss = sweep.peak_rss.max(container.peak_rss().unwrap_or(0));
+        let summary = match answer {
+            Ok((summary, _)) => summary,
+            Err(e) => {
+                sweep.errors.push(e);
+                match events::RETRY_AFTER.get(sweep.errors.len() - 1) {
+                    Some(pause) => {
+                        lambda = None;
+                        tokio::time::sleep(*pause).await;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+        };
+        sweep.tally(&summary);
         match summary["continuation"].as_str() {
             Some(next) => event = json!({"action": "reconcile", "continuation": next}),
             None => break,
         }
     }
-    Ok(Sweep {
-        wall: started.elapsed(),
-        invocations,
-        counts: json!(counts),
-        failures,
-        claims,
-        peak_rss: lambda.peak_rss()?,
-    })
+    sweep.wall = started.elapsed();
+    Ok(sweep)
+}
+
+impl Sweep {
+    fn tally(&mut self, summary: &Value) {
+        for (outcome, n) in summary["counts"].as_object().into_iter().flatten() {
+            *self.counts.entry(outcome.clone()).or_default() += n.as_u64().unwrap_or(0);
+        }
+        self.failures
+            .extend(summary["failures"].as_array().cloned().unwrap_or_default());
+        for report in summary["reports"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(outcome)) =
+                (report["account_id"].as_str(), report["outcome"].as_str())
+            {
+                self.claims.insert(id.to_owned(), outcome.to_owned());
+            }
+        }
+        let unchanged = summary["unchanged"].as_array().into_iter().flatten();
+        for id in unchanged.filter_map(Value::as_str) {
+            self.claims.insert(id.to_owned(), "unchanged".to_owned());
+        }
+    }
 }
 
 fn census(world: &World) -> String {
