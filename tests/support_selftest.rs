@@ -739,34 +739,36 @@ async fn proxy_random_faults_include_not_yet_visible_entities_and_lost_writes() 
         new_accounts: Default::default(),
         slow: Duration::from_millis(1),
     }));
-    // Every call is faulted; only a slow answer lets a create be answered.
-    let mut created = None;
-    for i in 0..200 {
+    // Every call is faulted; only a slow answer lets a create be answered, and IAM then
+    // does not see the new role for a moment.
+    let wanted = [
+        "write-then-500",
+        "write-then-reset",
+        "concurrent-modification",
+        "no-such-entity",
+    ];
+    let seen = || -> std::collections::BTreeSet<&'static str> {
+        proxy.calls().iter().filter_map(|c| c.fault).collect()
+    };
+    for i in 0..400 {
+        if wanted.iter().all(|k| seen().contains(k)) {
+            break;
+        }
         let name = format!("fresh-{i}");
         let create = iam
             .create_role()
             .role_name(&name)
             .assume_role_policy_document(TRUST);
         if create.send().await.is_ok() {
-            created = Some(name);
-            break;
+            let missing = iam.get_role().role_name(&name).send().await.unwrap_err();
+            assert!(
+                missing.into_service_error().is_no_such_entity_exception(),
+                "IAM does not see a role created moments ago"
+            );
         }
     }
-    let name = created.expect("a create was answered");
-    let missing = iam.get_role().role_name(&name).send().await.unwrap_err();
-    assert!(
-        missing.into_service_error().is_no_such_entity_exception(),
-        "IAM does not see a role created moments ago"
-    );
-    let labels: std::collections::BTreeSet<_> =
-        proxy.calls().iter().filter_map(|c| c.fault).collect();
-    for kind in [
-        "write-then-500",
-        "write-then-reset",
-        "concurrent-modification",
-        "no-such-entity",
-    ] {
-        assert!(labels.contains(kind), "{kind} never came: {labels:?}");
+    for kind in wanted {
+        assert!(seen().contains(kind), "{kind} never came: {:?}", seen());
     }
     // The lost writes took effect in moto all the same.
     proxy.set_chaos(None);
@@ -874,4 +876,43 @@ async fn a_private_moto_with_a_few_managed_policies_and_seeded_ids() {
         Some("NoSuchEntity"),
         "only the chosen ones are"
     );
+}
+
+#[tokio::test]
+async fn a_slow_call_the_client_gave_up_on_still_reaches_moto() {
+    let moto = Moto::shared();
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let member = member_via(moto, &proxy).await;
+    let impatient = member
+        .to_builder()
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(200))
+                .build(),
+        )
+        .build();
+    proxy.inject(AwsFault {
+        action: "CreateRole",
+        times: 1,
+        kind: AwsFaultKind::Delay(Duration::from_millis(600)),
+    });
+    let gave_up = aws_sdk_iam::Client::new(&impatient)
+        .create_role()
+        .role_name("late")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(gave_up, aws_sdk_iam::error::SdkError::TimeoutError(_)),
+        "{gave_up:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let iam = aws_sdk_iam::Client::new(&member);
+    iam.get_role()
+        .role_name("late")
+        .send()
+        .await
+        .expect("the create landed after the client gave up");
+    assert_eq!(proxy.count("CreateRole"), 1, "and the proxy recorded it");
 }

@@ -22,7 +22,7 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 mod assume_role;
@@ -390,7 +390,17 @@ impl Incoming {
     }
 }
 
+/// The work runs in its own task because hyper drops a handler when the client hangs up; AWS
+/// keeps going after a client times out (a slow create still lands), and the record must
+/// still see the call.
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    match tokio::spawn(proxy(shared, req)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn proxy(shared: Arc<Shared>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
