@@ -7,6 +7,7 @@ mod support;
 use std::time::Duration;
 
 use support::env::*;
+use support::fault_proxy::{AwsFault, AwsFaultKind};
 use support::tfc_fake::FaultKind;
 use tfc_onboarder::domain::VarsetName;
 use tfc_onboarder::report::Outcome;
@@ -110,6 +111,50 @@ async fn a_set_whose_creates_did_not_happen_is_created_within_the_retry_budget()
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_eq!(statuses(&env.tfc, "POST", VARSETS), [502, 0, 0, 201]);
     assert_eq!(env.tfc.varsets(ORG).len(), 1);
+    assert_eq!(
+        set_vars(&env.tfc, &set_name(&account)),
+        default_vars(&account)
+    );
+}
+
+/// Found building the soak (seed 12): AWS calls had no client timeout, so the soak's "slow
+/// answer past the client timeout" could not even happen on the AWS side. A call that hangs
+/// held its sweep slot until it answered (the 15% sweeps spent minutes on 10 s answers), and
+/// one that never answers would have held the whole sweep, and its summary, until the
+/// Lambda's deadline. Now a stalled attempt is given up after ONBOARD_AWS_TIMEOUT_MS and
+/// retried like any transient error; the slow create lands meanwhile and is adopted.
+#[tokio::test]
+async fn an_aws_call_slower_than_the_client_waits_is_given_up_and_retried() {
+    let env = TestEnv::new(&[("ONBOARD_AWS_TIMEOUT_MS", "1000")]).await;
+    let account = env.new_account("aws-stall", &[]).await;
+    env.proxy.inject(AwsFault {
+        action: "CreateRole",
+        times: 1,
+        kind: AwsFaultKind::Delay(Duration::from_secs(3)),
+    });
+    let r = report(env.handle(&manual(&account)).await);
+    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let creates: Vec<u16> = env
+        .proxy
+        .calls()
+        .iter()
+        .filter(|c| c.action == "CreateRole")
+        .map(|c| c.status)
+        .collect();
+    assert!(
+        creates.len() >= 2,
+        "the stalled create was given up and sent again: {creates:?}"
+    );
+    let iam = env.member_iam(&account).await;
+    assert_eq!(
+        trust_policy_of(&iam, "terraform-cloud").await,
+        expected_trust_policy(
+            &account,
+            "organization:acme:project:*:workspace:*:run_phase:*"
+        )
+    );
+    assert_eq!(attached_policies(&iam, "terraform-cloud").await, [ADMIN]);
     assert_eq!(
         set_vars(&env.tfc, &set_name(&account)),
         default_vars(&account)
