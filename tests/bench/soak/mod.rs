@@ -30,12 +30,9 @@ use world::{Class, World};
 /// among them (see the README's TFE_RATE_LIMIT): 4 x 7 = 28.
 const EVENT_CONTAINERS: usize = 3;
 const TFE_RATE_LIMIT: u32 = 7;
-/// The client's timeout of every Terraform Cloud request in the soak, and a slow answer: one
-/// second longer.
-const TFE_TIMEOUT: Duration = Duration::from_secs(4);
-const TFC_SLOW: Duration = Duration::from_secs(5);
-/// A slow AWS answer.
-const AWS_SLOW: Duration = Duration::from_secs(10);
+/// A slow answer, on either side: longer than the function waits (TFE_TIMEOUT_MS and
+/// ONBOARD_AWS_TIMEOUT_MS, 10 s by default), so the client gives up while the server goes on.
+const SLOW: Duration = Duration::from_secs(12);
 /// After this many sweeps without convergence the soak gives up.
 const MAX_SWEEPS: usize = 4;
 
@@ -123,7 +120,6 @@ async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Val
         &[
             ("ONBOARD_CONCURRENCY", &ctx.concurrency.to_string()),
             ("TFE_RATE_LIMIT", &TFE_RATE_LIMIT.to_string()),
-            ("TFE_TIMEOUT_MS", &TFE_TIMEOUT.as_millis().to_string()),
             ("ONBOARD_READY_EVENTS", "true"),
         ],
     );
@@ -159,12 +155,12 @@ async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Val
             seed,
             rate,
             new_accounts: new.clone(),
-            slow: AWS_SLOW,
+            slow: SLOW,
         }));
         tfc.set_chaos(Some(tfc_fake::Chaos {
             seed,
             rate,
-            slow: TFC_SLOW,
+            slow: SLOW,
         }));
         let started = Instant::now();
         for (account, open_after) in &closed {
@@ -247,7 +243,7 @@ async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Val
     }
     let verdict = last.ok_or("no sweep ran")?;
     let wall = soak_started.elapsed();
-    let faults = fault_counts(&proxy, &tfc);
+    let faults = fault_counts(&proxy, &tfc, &new);
     let tfc_peak = tfc.max_requests_in_any_window(Duration::from_secs(1));
     rows(
         res,
@@ -430,8 +426,14 @@ fn first_problems(world: &World, verdict: &check::Verdict) -> String {
 }
 
 /// Injected faults by side and kind, and the share of calls they hit.
-fn fault_counts(proxy: &FaultProxy, tfc: &TfcFake) -> Value {
+fn fault_counts(proxy: &FaultProxy, tfc: &TfcFake, new: &HashSet<String>) -> Value {
     let calls = proxy.calls();
+    // Besides the random AccessDenied, a new account denies every role while it is closed.
+    let denied_while_new = new
+        .iter()
+        .flat_map(|account| proxy.assume_role_calls(account))
+        .filter(|c| c.status == 403)
+        .count();
     let requests = tfc.requests();
     let tally = |labels: Vec<&'static str>| {
         let mut by = BTreeMap::<&str, usize>::new();
@@ -443,7 +445,8 @@ fn fault_counts(proxy: &FaultProxy, tfc: &TfcFake) -> Value {
     let aws = tally(calls.iter().filter_map(|c| c.fault).collect());
     let tf = tally(requests.iter().filter_map(|r| r.fault).collect());
     json!({
-        "aws": {"calls": calls.len(), "faulted": aws.values().sum::<usize>(), "by_kind": aws},
+        "aws": {"calls": calls.len(), "faulted": aws.values().sum::<usize>(), "by_kind": aws,
+                "assume_role_denied_by_new_accounts": denied_while_new},
         "tfc": {"requests": requests.len(), "faulted": tf.values().sum::<usize>(), "by_kind": tf,
                 "throttled_by_rate_limit": requests.iter().filter(|r| r.status == 429 && r.fault.is_none()).count()},
     })

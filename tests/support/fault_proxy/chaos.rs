@@ -126,8 +126,9 @@ impl Run {
         Some(pick(r, &kinds))
     }
 
-    /// Remembers a successful create, so the next calls naming it may not see it yet.
-    pub(super) fn note(&self, incoming: &Incoming, target: &Target, body: &[u8], status: u16) {
+    /// Remembers a create moto carried out (`served` is moto's status, whatever the caller
+    /// was told), so the next calls naming it may not see it yet.
+    pub(super) fn note(&self, incoming: &Incoming, target: &Target, body: &[u8], served: u16) {
         let form = std::str::from_utf8(body).unwrap_or_default();
         let created = match incoming.action.as_str() {
             "CreateRole" => {
@@ -139,7 +140,7 @@ impl Run {
             }),
             _ => None,
         };
-        if let (Some(entity), 200) = (created, status) {
+        if let (Some(entity), 200) = (created, served) {
             self.created.lock().unwrap().insert(entity, Instant::now());
         }
     }

@@ -428,38 +428,40 @@ async fn proxy(shared: Arc<Shared>, req: Request) -> Response {
     };
 
     let pass = |deny| pass(&shared, &incoming, &parts, body.clone(), deny);
-    let response = match &fault {
+    // What moto made of the call (0: it never got there), and what the caller gets.
+    let (served, response) = match &fault {
         Some(AwsFaultKind::Error {
             status,
             code,
             message,
-        }) => incoming.error(*status, code, message),
+        }) => (0, incoming.error(*status, code, message)),
         Some(AwsFaultKind::ForwardThenError {
             status,
             code,
             message,
         }) => {
-            let _ = pass(false).await;
-            incoming.error(*status, code, message)
+            let served = pass(false).await.status().as_u16();
+            (served, incoming.error(*status, code, message))
         }
         Some(AwsFaultKind::Delay(d)) => {
             tokio::time::sleep(*d).await;
-            pass(false).await
+            let response = pass(false).await;
+            (response.status().as_u16(), response)
         }
-        Some(AwsFaultKind::Reset) => reset(),
-        Some(AwsFaultKind::ForwardThenReset) => {
-            let _ = pass(false).await;
-            reset()
+        Some(AwsFaultKind::Reset) => (0, reset()),
+        Some(AwsFaultKind::ForwardThenReset) => (pass(false).await.status().as_u16(), reset()),
+        Some(AwsFaultKind::Deny) | None => {
+            let response = pass(fault.is_some()).await;
+            (response.status().as_u16(), response)
         }
-        Some(AwsFaultKind::Deny) => pass(true).await,
-        None => pass(false).await,
     };
     let status = match fault {
         Some(AwsFaultKind::Reset | AwsFaultKind::ForwardThenReset) => 0,
         _ => response.status().as_u16(),
     };
+    // A create whose answer was lost created all the same, and IAM may not see it yet.
     if let (Some(run), Some(target)) = (&chaos, &target) {
-        run.note(&incoming, target, &body, status);
+        run.note(&incoming, target, &body, served);
     }
 
     if !incoming.action.is_empty() {
