@@ -87,7 +87,8 @@ impl Run {
             String::from_utf8_lossy(body)
         );
         let r = self.dice.roll(&key)?;
-        if self.just_created(target) {
+        // A create of what exists answers EntityAlreadyExists, never NoSuchEntity.
+        if self.just_created(target) && !incoming.action.starts_with("Create") {
             let message = "The entity cannot be found: it was created moments ago";
             return Some((error(404, "NoSuchEntity", message), "no-such-entity"));
         }
