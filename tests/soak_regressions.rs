@@ -160,3 +160,65 @@ async fn an_aws_call_slower_than_the_client_waits_is_given_up_and_retried() {
         default_vars(&account)
     );
 }
+
+/// A create that took effect though its answer was a 500, repeated: the repeat meets
+/// EntityAlreadyExists, and IAM does not see the new entity for a moment.
+fn lost_create_then_invisible(env: &TestEnv, create: &'static str, read: &'static str) {
+    env.proxy.inject(AwsFault {
+        action: create,
+        times: 1,
+        kind: AwsFaultKind::ForwardThenError {
+            status: 500,
+            code: "ServiceFailure",
+            message: "injected: the answer was lost",
+        },
+    });
+    // The first read (before the create) finds nothing anyway; the second is the one after
+    // EntityAlreadyExists.
+    env.proxy.inject(AwsFault::error(
+        read,
+        2,
+        404,
+        "NoSuchEntity",
+        "injected: not visible yet",
+    ));
+}
+
+/// Soak seed 3 at 15% (120 accounts): creating the OIDC provider took effect but answered
+/// a 500; the repeated create met EntityAlreadyExists, the read after it answered
+/// NoSuchEntity (IAM had not propagated the provider yet), and the account failed with
+/// "exists but could not be read back" instead of reading again.
+#[tokio::test]
+async fn an_entity_that_exists_but_is_not_visible_yet_is_read_again() {
+    let env = TestEnv::new(&[]).await;
+    let account = env.new_account("invisible-provider", &[]).await;
+    lost_create_then_invisible(
+        &env,
+        "CreateOpenIDConnectProvider",
+        "GetOpenIDConnectProvider",
+    );
+    let r = report(env.handle(&manual(&account)).await);
+    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    let iam = env.member_iam(&account).await;
+    assert_eq!(provider_count(&iam).await, 1);
+    assert_eq!(
+        provider_client_ids(&iam, &account).await,
+        Some(vec!["aws.workload.identity".to_owned()])
+    );
+
+    // The same for the role.
+    let other = env.new_account("invisible-role", &[]).await;
+    lost_create_then_invisible(&env, "CreateRole", "GetRole");
+    let r = report(env.handle(&manual(&other)).await);
+    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    let iam = env.member_iam(&other).await;
+    assert_eq!(
+        trust_policy_of(&iam, "terraform-cloud").await,
+        expected_trust_policy(
+            &other,
+            "organization:acme:project:*:workspace:*:run_phase:*"
+        )
+    );
+    assert_eq!(attached_policies(&iam, "terraform-cloud").await, [ADMIN]);
+    assert_eq!(set_vars(&env.tfc, &set_name(&other)), default_vars(&other));
+}
