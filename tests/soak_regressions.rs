@@ -146,19 +146,7 @@ async fn an_aws_call_slower_than_the_client_waits_is_given_up_and_retried() {
         creates.len() >= 2,
         "the stalled create was given up and sent again: {creates:?}"
     );
-    let iam = env.member_iam(&account).await;
-    assert_eq!(
-        trust_policy_of(&iam, "terraform-cloud").await,
-        expected_trust_policy(
-            &account,
-            "organization:acme:project:*:workspace:*:run_phase:*"
-        )
-    );
-    assert_eq!(attached_policies(&iam, "terraform-cloud").await, [ADMIN]);
-    assert_eq!(
-        set_vars(&env.tfc, &set_name(&account)),
-        default_vars(&account)
-    );
+    assert_complete(&env, &account).await;
 }
 
 /// A create that took effect though its answer was a 500, repeated: the repeat meets
@@ -199,26 +187,12 @@ async fn an_entity_that_exists_but_is_not_visible_yet_is_read_again() {
     );
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
-    let iam = env.member_iam(&account).await;
-    assert_eq!(provider_count(&iam).await, 1);
-    assert_eq!(
-        provider_client_ids(&iam, &account).await,
-        Some(vec!["aws.workload.identity".to_owned()])
-    );
+    assert_complete(&env, &account).await;
 
     // The same for the role.
     let other = env.new_account("invisible-role", &[]).await;
     lost_create_then_invisible(&env, "CreateRole", "GetRole");
     let r = report(env.handle(&manual(&other)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
-    let iam = env.member_iam(&other).await;
-    assert_eq!(
-        trust_policy_of(&iam, "terraform-cloud").await,
-        expected_trust_policy(
-            &other,
-            "organization:acme:project:*:workspace:*:run_phase:*"
-        )
-    );
-    assert_eq!(attached_policies(&iam, "terraform-cloud").await, [ADMIN]);
-    assert_eq!(set_vars(&env.tfc, &set_name(&other)), default_vars(&other));
+    assert_complete(&env, &other).await;
 }
