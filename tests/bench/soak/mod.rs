@@ -501,27 +501,31 @@ fn rows(
         Verdict::Info,
         "calls the proxy and requests the fake answered with a random fault",
     );
-    res.check(
-        format!("{what}: duplicate providers, roles, sets or variables"),
-        verdict.duplicates.len().to_string(),
-        "0",
-        verdict.duplicates.is_empty(),
-        "moto's IAM and the fake's sets, read directly",
-    );
-    res.check(
-        format!("{what}: foreign objects changed or removed"),
-        verdict.foreign_changed.len().to_string(),
-        "0",
-        verdict.foreign_changed.is_empty(),
-        "other roles, policies, client ids, variables and sets against their state before",
-    );
-    res.check(
-        format!("{what}: reported onboarded that are not complete"),
-        false_claims.len().to_string(),
-        "0",
-        false_claims.is_empty(),
-        "accounts a report called onboarded or unchanged, against the end state",
-    );
+    for (measure, count, source) in [
+        (
+            "duplicate providers, roles, sets or variables",
+            verdict.duplicates.len(),
+            "moto's IAM and the fake's sets, read directly",
+        ),
+        (
+            "foreign objects changed or removed",
+            verdict.foreign_changed.len(),
+            "other roles, policies, client ids, variables and sets against their state before",
+        ),
+        (
+            "reported onboarded that are not complete",
+            false_claims.len(),
+            "accounts a report called onboarded or unchanged, against the end state",
+        ),
+    ] {
+        res.check(
+            format!("{what}: {measure}"),
+            count.to_string(),
+            "0",
+            count == 0,
+            source,
+        );
+    }
     res.check(
         format!("{what}: peak RSS of a sweep"),
         mib(peak_rss),
