@@ -196,3 +196,24 @@ async fn an_entity_that_exists_but_is_not_visible_yet_is_read_again() {
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_complete(&env, &other).await;
 }
+
+/// Soak seed 21 at 30% (120 accounts): Organizations answered ListTagsForResource with its
+/// documented internal error, `ServiceException` (HTTP 500, "try again later"), three times
+/// running (the SDK's own attempts); the function did not know the code and failed the
+/// account instead of retrying as it does for IAM's `ServiceFailure`.
+#[tokio::test]
+async fn a_server_error_of_any_aws_service_is_retried() {
+    let env = TestEnv::new(&[]).await;
+    let account = env.new_account("org-500", &[]).await;
+    env.proxy.inject(AwsFault::error(
+        "ListTagsForResource",
+        1,
+        500,
+        "ServiceException",
+        "AWS Organizations can't complete your request because of an internal service error. Try again later.",
+    ));
+    let r = report(env.handle(&manual(&account)).await);
+    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    assert_eq!(env.proxy.count("ListTagsForResource"), 2);
+    assert_complete(&env, &account).await;
+}
