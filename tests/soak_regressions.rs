@@ -149,9 +149,9 @@ async fn an_aws_call_slower_than_the_client_waits_is_given_up_and_retried() {
     assert_complete(&env, &account).await;
 }
 
-/// A create that took effect though its answer was a 500, repeated: the repeat meets
-/// EntityAlreadyExists, and IAM does not see the new entity for a moment.
-fn lost_create_then_invisible(env: &TestEnv, create: &'static str, read: &'static str) {
+/// A create that took effect though its answer was a 500: the repeat meets
+/// EntityAlreadyExists.
+fn lost_create(env: &TestEnv, create: &'static str) {
     env.proxy.inject(AwsFault {
         action: create,
         times: 1,
@@ -161,11 +161,13 @@ fn lost_create_then_invisible(env: &TestEnv, create: &'static str, read: &'stati
             message: "injected: the answer was lost",
         },
     });
-    // The first read (before the create) finds nothing anyway; the second is the one after
-    // EntityAlreadyExists.
+}
+
+/// The next `times` calls of `action` do not see what was created moments ago.
+fn not_visible_yet(env: &TestEnv, action: &'static str, times: usize) {
     env.proxy.inject(AwsFault::error(
-        read,
-        2,
+        action,
+        times,
         404,
         "NoSuchEntity",
         "injected: not visible yet",
@@ -180,18 +182,18 @@ fn lost_create_then_invisible(env: &TestEnv, create: &'static str, read: &'stati
 async fn an_entity_that_exists_but_is_not_visible_yet_is_read_again() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("invisible-provider", &[]).await;
-    lost_create_then_invisible(
-        &env,
-        "CreateOpenIDConnectProvider",
-        "GetOpenIDConnectProvider",
-    );
+    lost_create(&env, "CreateOpenIDConnectProvider");
+    // The first read (before the create) finds nothing anyway; the second is the one after
+    // EntityAlreadyExists.
+    not_visible_yet(&env, "GetOpenIDConnectProvider", 2);
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_complete(&env, &account).await;
 
     // The same for the role.
     let other = env.new_account("invisible-role", &[]).await;
-    lost_create_then_invisible(&env, "CreateRole", "GetRole");
+    lost_create(&env, "CreateRole");
+    not_visible_yet(&env, "GetRole", 2);
     let r = report(env.handle(&manual(&other)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_complete(&env, &other).await;
@@ -215,5 +217,21 @@ async fn a_server_error_of_any_aws_service_is_retried() {
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_eq!(env.proxy.count("ListTagsForResource"), 2);
+    assert_complete(&env, &account).await;
+}
+
+/// Soak seed 23 at 30% (120 accounts): the role created moments ago (its answer lost) was
+/// read back, then listing its attached policies answered NoSuchEntity, as IAM can until it
+/// has propagated a new role everywhere; the account failed instead of asking again. The
+/// role was just read, so NoSuchEntity on a call that names it can only mean "not yet".
+#[tokio::test]
+async fn calls_on_a_role_just_read_retry_until_iam_shows_it_everywhere() {
+    let env = TestEnv::new(&[]).await;
+    let account = env.new_account("lagging-role", &[]).await;
+    lost_create(&env, "CreateRole");
+    not_visible_yet(&env, "ListAttachedRolePolicies", 1);
+    let r = report(env.handle(&manual(&account)).await);
+    assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
+    assert_eq!(env.proxy.count("ListAttachedRolePolicies"), 2);
     assert_complete(&env, &account).await;
 }
