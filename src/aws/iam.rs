@@ -104,16 +104,21 @@ impl Iam<'_> {
                 Some(ids) if ids.iter().any(|id| id == audience) => {
                     return Ok(change(Action::Unchanged))
                 }
+                // Just read: NoSuchEntity can only mean "not visible everywhere yet".
                 Some(_) => {
                     if !self.dry_run {
                         self.retrying
-                            .call("iam:AddClientIDToOpenIDConnectProvider", transient, || {
-                                self.client
-                                    .add_client_id_to_open_id_connect_provider()
-                                    .open_id_connect_provider_arn(arn.as_str())
-                                    .client_id(audience)
-                                    .send()
-                            })
+                            .call(
+                                "iam:AddClientIDToOpenIDConnectProvider",
+                                transient_or_not_yet_visible,
+                                || {
+                                    self.client
+                                        .add_client_id_to_open_id_connect_provider()
+                                        .open_id_connect_provider_arn(arn.as_str())
+                                        .client_id(audience)
+                                        .send()
+                                },
+                            )
                             .await?;
                     }
                     return Ok(
@@ -278,6 +283,8 @@ impl Iam<'_> {
             .map(|_| ())
     }
 
+    /// The role was just read, so NoSuchEntity from any call naming it means IAM has not
+    /// shown it everywhere yet (it may have been created moments ago): such calls retry it.
     async fn converge_role(
         &self,
         spec: &RoleSpec,
@@ -322,13 +329,17 @@ impl Iam<'_> {
             role_updates.push("permissions boundary set");
             if !self.dry_run {
                 self.retrying
-                    .call("iam:PutRolePermissionsBoundary", transient, || {
-                        self.client
-                            .put_role_permissions_boundary()
-                            .role_name(&spec.name)
-                            .permissions_boundary(wanted)
-                            .send()
-                    })
+                    .call(
+                        "iam:PutRolePermissionsBoundary",
+                        transient_or_not_yet_visible,
+                        || {
+                            self.client
+                                .put_role_permissions_boundary()
+                                .role_name(&spec.name)
+                                .permissions_boundary(wanted)
+                                .send()
+                        },
+                    )
                     .await?;
             }
         }
@@ -340,7 +351,7 @@ impl Iam<'_> {
             role_updates.push("max session duration set");
             if !self.dry_run {
                 self.retrying
-                    .call("iam:UpdateRole", transient, || {
+                    .call("iam:UpdateRole", transient_or_not_yet_visible, || {
                         self.client
                             .update_role()
                             .role_name(&spec.name)
@@ -357,7 +368,7 @@ impl Iam<'_> {
             if !self.dry_run {
                 let tags = managed_tags()?;
                 self.retrying
-                    .call("iam:TagRole", transient, || {
+                    .call("iam:TagRole", transient_or_not_yet_visible, || {
                         self.client
                             .tag_role()
                             .role_name(&spec.name)
@@ -403,13 +414,17 @@ impl Iam<'_> {
         for _ in 0..50 {
             let page = self
                 .retrying
-                .call("iam:ListAttachedRolePolicies", transient, || {
-                    self.client
-                        .list_attached_role_policies()
-                        .role_name(role)
-                        .set_marker(marker.clone())
-                        .send()
-                })
+                .call(
+                    "iam:ListAttachedRolePolicies",
+                    transient_or_not_yet_visible,
+                    || {
+                        self.client
+                            .list_attached_role_policies()
+                            .role_name(role)
+                            .set_marker(marker.clone())
+                            .send()
+                    },
+                )
                 .await?;
             arns.extend(
                 page.attached_policies()
