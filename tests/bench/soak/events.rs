@@ -60,6 +60,28 @@ pub struct Handled {
     pub attempts: Vec<Result<Value, String>>,
 }
 
+impl Handled {
+    /// The last attempt's outcome, or its error type.
+    pub fn ending(&self) -> String {
+        match self.attempts.last() {
+            Some(Ok(report)) => report["outcome"].as_str().unwrap_or("?").to_owned(),
+            Some(Err(e)) => e.split(':').next().unwrap_or("error").to_owned(),
+            None => "never run".into(),
+        }
+    }
+
+    /// Whether it ended, after Lambda's retries, as the account's state says it must: an
+    /// unreachable account refused for good, an opted-out one skipped, any other onboarded.
+    pub fn as_expected(&self, class: Class) -> bool {
+        let ending = self.ending();
+        match class {
+            Class::Unreachable => ending == "NonRetryable.AssumeRole",
+            Class::OptedOut => ending == "skipped",
+            _ => matches!(ending.as_str(), "onboarded" | "unchanged"),
+        }
+    }
+}
+
 /// Delivers each event at its time to the first free of `containers` Lambda processes.
 pub async fn deliver(
     ctx: &Ctx,

@@ -148,6 +148,7 @@ async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Val
     let mut peak_rss = 0;
     let mut converged_after = None;
     let mut false_claims = Vec::new();
+    let mut wrong_events = Vec::new();
     let mut last = None;
     for n in 1..=MAX_SWEEPS {
         let seed = plan.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n as u64;
@@ -197,6 +198,7 @@ async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Val
             .map(|(id, outcome)| format!("{id} reported {outcome}"))
             .collect();
         false_claims.extend(lies.iter().cloned());
+        wrong_events.extend(unexpected(&world, &handled));
         peak_rss = peak_rss.max(sweep.peak_rss);
         eprintln!(
             "  sweep {n}: {:.1} s, {:?}{}; events: {}; complete {}/{}, untouched {}/{}{}",
@@ -233,6 +235,7 @@ async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Val
             "duplicates": verdict.duplicates,
             "foreign_changed": verdict.foreign_changed,
             "reported_complete_but_not": lies,
+            "events_not_ending_as_expected": unexpected(&world, &handled),
         }));
         let done = verdict.converged();
         last = Some(verdict);
@@ -252,6 +255,7 @@ async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Val
         converged_after,
         &verdict,
         &false_claims,
+        &wrong_events,
         peak_rss,
         tfc_peak,
         &faults,
@@ -379,18 +383,26 @@ fn summarise(handled: &[events::Handled]) -> String {
     }
     let mut outcomes = BTreeMap::<String, usize>::new();
     for h in handled {
-        let last = match h.attempts.last() {
-            Some(Ok(r)) => r["outcome"].as_str().unwrap_or("?").to_owned(),
-            Some(Err(e)) => e.split(':').next().unwrap_or("error").to_owned(),
-            None => "never run".into(),
-        };
-        *outcomes.entry(last).or_default() += 1;
+        *outcomes.entry(h.ending()).or_default() += 1;
     }
     let retried = handled.iter().filter(|h| h.attempts.len() > 1).count();
     format!(
         "{} ({retried} retried by Lambda), last outcomes {outcomes:?}",
         handled.len()
     )
+}
+
+/// Events that did not end as their account's state says they must.
+fn unexpected(world: &World, handled: &[events::Handled]) -> Vec<String> {
+    handled
+        .iter()
+        .filter(|h| {
+            world
+                .class_of(&h.account)
+                .is_some_and(|c| !h.as_expected(c))
+        })
+        .map(|h| format!("{} {} ended {}", h.kind, h.account, h.ending()))
+        .collect()
 }
 
 fn event_json(h: &events::Handled) -> Value {
@@ -460,6 +472,7 @@ fn rows(
     converged_after: Option<usize>,
     verdict: &check::Verdict,
     false_claims: &[String],
+    wrong_events: &[String],
     peak_rss: u64,
     tfc_peak: usize,
     faults: &Value,
@@ -516,6 +529,11 @@ fn rows(
             "reported onboarded that are not complete",
             false_claims.len(),
             "accounts a report called onboarded or unchanged, against the end state",
+        ),
+        (
+            "events not ending as their account's state says",
+            wrong_events.len(),
+            "last answer after Lambda's retries: unreachable refused, opted out skipped, others onboarded",
         ),
     ] {
         res.check(
