@@ -129,6 +129,19 @@ resource "aws_cloudwatch_event_target" "lambda" {
   target_id = "function"
   arn       = aws_lambda_function.this.arn
   input     = each.value.input
+
+  retry_policy {
+    maximum_retry_attempts       = var.rule_maximum_retry_attempts
+    maximum_event_age_in_seconds = var.rule_maximum_event_age_in_seconds
+  }
+
+  # What EventBridge could not hand to the function is kept, not dropped.
+  dead_letter_config {
+    arn = aws_sqs_queue.events_dlq.arn
+  }
+
+  # EventBridge checks that it may send to the queue when it needs to.
+  depends_on = [aws_sqs_queue_policy.events_dlq]
 }
 
 resource "aws_lambda_permission" "events" {
@@ -245,4 +258,15 @@ resource "aws_cloudwatch_event_target" "control_tower_forward" {
   target_id = "default-bus-${local.region}"
   arn       = local.default_event_bus_arn
   role_arn  = aws_iam_role.control_tower_forward[0].arn
+
+  retry_policy {
+    maximum_retry_attempts       = var.rule_maximum_retry_attempts
+    maximum_event_age_in_seconds = var.rule_maximum_event_age_in_seconds
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.control_tower_forward_dlq[0].arn
+  }
+
+  depends_on = [aws_sqs_queue_policy.control_tower_forward_dlq]
 }

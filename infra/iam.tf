@@ -24,23 +24,19 @@ resource "aws_iam_role" "lambda" {
 
 data "aws_iam_policy_document" "lambda" {
   statement {
-    sid     = "AssumeAccessRoleInMemberAccounts"
+    sid     = "AssumeAccessRolesInMemberAccounts"
     effect  = "Allow"
     actions = ["sts:AssumeRole"]
     # Any account, because new accounts are not known in advance; only the
-    # named role, so no other role in the organization is reachable.
-    resources = ["arn:${local.partition}:iam::*:role/${var.access_role_name}"]
-  }
+    # named roles, so no other role in the organization is reachable.
+    resources = [for role in var.access_role_names : "arn:${local.partition}:iam::*:role/${role}"]
 
-  # Accounts enrolled by Control Tower may only have Control Tower's role.
-  dynamic "statement" {
-    for_each = var.enable_control_tower ? [1] : []
-
-    content {
-      sid       = "AssumeControlTowerExecutionRole"
-      effect    = "Allow"
-      actions   = ["sts:AssumeRole"]
-      resources = ["arn:${local.partition}:iam::*:role/AWSControlTowerExecution"]
+    # ...and only in accounts of this organization: a role of that name in
+    # any other account, even one trusting this one, stays out of reach.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceOrgID"
+      values   = [local.organization_id]
     }
   }
 
@@ -54,12 +50,11 @@ data "aws_iam_policy_document" "lambda" {
       "organizations:ListTagsForResource",
     ]
     # These actions support resource-level permissions, so they are held to
-    # the organization this management account owns; o-* spares a lookup of
-    # the organization id.
+    # the organization this management account owns.
     resources = [
-      "${local.organizations_arn_prefix}:account/o-*/*",
-      "${local.organizations_arn_prefix}:ou/o-*/ou-*",
-      "${local.organizations_arn_prefix}:root/o-*/r-*",
+      "${local.organizations_arn_prefix}:account/${local.organization_id}/*",
+      "${local.organizations_arn_prefix}:ou/${local.organization_id}/ou-*",
+      "${local.organizations_arn_prefix}:root/${local.organization_id}/r-*",
     ]
   }
 

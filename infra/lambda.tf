@@ -1,26 +1,26 @@
 locals {
   # Always set. Values are strings because Lambda environment values are.
   lambda_environment = {
-    TFE_ORGANIZATION         = var.tfe_organization
-    TFE_HOSTNAME             = var.tfe_hostname
-    TFE_TOKEN_SECRET_ID      = local.secret_arn
-    ONBOARD_ACCESS_ROLE_NAME = var.access_role_name
-    ONBOARD_ROLE_NAME        = var.role_name
-    ONBOARD_ROLE_POLICY_ARNS = join(",", var.role_policy_arns)
-    ONBOARD_AUDIENCE         = var.audience
-    ONBOARD_TFC_PROJECT      = var.tfc_project
-    ONBOARD_TFC_WORKSPACE    = var.tfc_workspace
-    ONBOARD_VARSET_NAME      = var.varset_name
-    ONBOARD_REGION           = var.onboard_region
-    ONBOARD_DRY_RUN          = tostring(var.dry_run)
-    ONBOARD_ROLE_MODE        = var.role_mode
-    ONBOARD_PLAN_POLICY_ARNS = join(",", var.plan_policy_arns)
-    ONBOARD_TAG_PREFIX       = var.tag_prefix
-    ONBOARD_OFFBOARD         = var.offboarding
-    ONBOARD_READY_EVENTS     = tostring(var.emit_ready_events)
-    ONBOARD_CONCURRENCY      = tostring(var.onboard_concurrency)
-    ONBOARD_PARTITION        = local.partition
-    RUST_LOG                 = var.log_level
+    TFE_ORGANIZATION          = var.tfe_organization
+    TFE_HOSTNAME              = var.tfe_hostname
+    TFE_TOKEN_SECRET_ID       = local.secret_arn
+    ONBOARD_ACCESS_ROLE_NAMES = join(",", var.access_role_names)
+    ONBOARD_ROLE_NAME         = var.role_name
+    ONBOARD_ROLE_POLICY_ARNS  = join(",", var.role_policy_arns)
+    ONBOARD_AUDIENCE          = var.audience
+    ONBOARD_TFC_PROJECT       = var.tfc_project
+    ONBOARD_TFC_WORKSPACE     = var.tfc_workspace
+    ONBOARD_VARSET_NAME       = var.varset_name
+    ONBOARD_REGION            = var.onboard_region
+    ONBOARD_DRY_RUN           = tostring(var.dry_run)
+    ONBOARD_ROLE_MODE         = var.role_mode
+    ONBOARD_PLAN_POLICY_ARNS  = join(",", var.plan_policy_arns)
+    ONBOARD_TAG_PREFIX        = var.tag_prefix
+    ONBOARD_OFFBOARD          = var.offboarding
+    ONBOARD_READY_EVENTS      = tostring(var.emit_ready_events)
+    ONBOARD_CONCURRENCY       = tostring(var.onboard_concurrency)
+    ONBOARD_PARTITION         = local.partition
+    RUST_LOG                  = var.log_level
   }
 
   # Only set when the input is not null, so the function can tell "unset"

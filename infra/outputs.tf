@@ -52,3 +52,18 @@ output "cloudtrail_arn" {
   description = "ARN of the trail created when create_cloudtrail is true, otherwise null."
   value       = one(aws_cloudtrail.this[*].arn)
 }
+
+output "events_dlq_url" {
+  description = "URL of the queue receiving events EventBridge could not deliver to the function."
+  value       = aws_sqs_queue.events_dlq.url
+}
+
+output "events_dlq_arn" {
+  description = "ARN of the queue receiving events EventBridge could not deliver to the function."
+  value       = aws_sqs_queue.events_dlq.arn
+}
+
+output "control_tower_forward_dlq_url" {
+  description = "URL of the queue, in the Control Tower home Region, receiving events the forwarding rule could not forward; null when nothing is forwarded."
+  value       = one(aws_sqs_queue.control_tower_forward_dlq[*].url)
+}

@@ -164,12 +164,19 @@ variable "tfe_address" {
 
 variable "existing_token_secret_arn" {
   type        = string
-  description = "ARN of an existing Secrets Manager secret holding the HCP Terraform API token. Null creates an empty secret that the operator fills with `aws secretsmanager put-secret-value`."
+  description = "Complete ARN (with the six random characters Secrets Manager appends to the name) of an existing Secrets Manager secret holding the HCP Terraform API token. Null creates an empty secret that the operator fills with `aws secretsmanager put-secret-value`."
   default     = null
 
   validation {
     condition     = var.existing_token_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.existing_token_secret_arn))
     error_message = "existing_token_secret_arn must be a Secrets Manager secret ARN."
+  }
+
+  validation {
+    # IAM matches the grant against the complete ARN; a partial ARN (without
+    # the suffix) would leave the function unable to read its own token.
+    condition     = var.existing_token_secret_arn == null || can(regex(":secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$", var.existing_token_secret_arn))
+    error_message = "existing_token_secret_arn must be the secret's complete ARN, ending in '-' and the six random characters Secrets Manager appends to the name (e.g. ...:secret:tfe-api-token-AbC123). A partial ARN would not match the function's secretsmanager:GetSecretValue grant. Print the complete one with: aws secretsmanager describe-secret --secret-id <name> --query ARN --output text"
   }
 }
 
@@ -188,14 +195,22 @@ variable "secret_name" {
 # What the function creates in each account
 # ---------------------------------------------------------------------------
 
-variable "access_role_name" {
-  type        = string
-  description = "Role the function assumes in each member account. Invited accounts do not have OrganizationAccountAccessRole unless someone created it."
-  default     = "OrganizationAccountAccessRole"
+variable "access_role_names" {
+  type        = list(string)
+  description = "Roles the function tries, in this order, to reach each member account; the first it may assume is used. Accounts created through Organizations have OrganizationAccountAccessRole, accounts enrolled by Control Tower have AWSControlTowerExecution, invited accounts have neither unless someone created it."
+  default     = ["OrganizationAccountAccessRole", "AWSControlTowerExecution"]
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.access_role_name))
-    error_message = "access_role_name must be a valid IAM role name (no wildcards, no path)."
+    # IAM role names are unique regardless of case, as the function also checks.
+    condition     = length(var.access_role_names) >= 1 && length(var.access_role_names) <= 5 && length(distinct([for role in var.access_role_names : lower(role)])) == length(var.access_role_names)
+    error_message = "access_role_names must hold 1 to 5 role names, none of them twice (IAM role names are not case-sensitive)."
+  }
+
+  validation {
+    # ',' is valid in IAM role names but separates the names in
+    # ONBOARD_ACCESS_ROLE_NAMES, so it is refused here.
+    condition     = alltrue([for role in var.access_role_names : can(regex("^[A-Za-z0-9+=.@_-]{1,64}$", role))])
+    error_message = "Every access_role_names entry must be a plain IAM role name: 1-64 letters, digits or +=.@_- (no path, no wildcard, no comma)."
   }
 }
 
@@ -409,7 +424,7 @@ variable "reconcile_schedule" {
 
 variable "enable_control_tower" {
   type        = bool
-  description = "Also onboard on Control Tower CreateManagedAccount/UpdateManagedAccount events (received in the Region of the aws.control_tower provider) and allow assuming AWSControlTowerExecution."
+  description = "Also onboard on Control Tower CreateManagedAccount/UpdateManagedAccount events, received in the Region of the aws.control_tower provider (the Control Tower home Region). Which roles the function may assume is access_role_names' business."
   default     = false
 }
 
@@ -441,12 +456,45 @@ variable "maximum_event_age_in_seconds" {
 
 variable "alarm_sns_topic_arn" {
   type        = string
-  description = "Optional SNS topic notified by the alarms (alarm and OK transitions)."
+  description = "Optional SNS topic, in the function's Region, notified by the alarms (alarm and OK transitions)."
   default     = null
 
   validation {
     condition     = var.alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$", var.alarm_sns_topic_arn))
     error_message = "alarm_sns_topic_arn must be an SNS topic ARN."
+  }
+}
+
+variable "control_tower_alarm_sns_topic_arn" {
+  type        = string
+  description = "Optional SNS topic in the Control Tower home Region notified by the alarms of the forwarding rule there (a CloudWatch alarm only notifies topics of its own Region). Only used when Control Tower events are forwarded from another Region."
+  default     = null
+
+  validation {
+    condition     = var.control_tower_alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$", var.control_tower_alarm_sns_topic_arn))
+    error_message = "control_tower_alarm_sns_topic_arn must be an SNS topic ARN."
+  }
+}
+
+variable "rule_maximum_retry_attempts" {
+  type        = number
+  description = "Retries EventBridge makes to deliver an event to a rule's target (the function, or the forwarding bus) before putting it in the rules' dead-letter queue."
+  default     = 185
+
+  validation {
+    condition     = var.rule_maximum_retry_attempts >= 0 && var.rule_maximum_retry_attempts <= 185 && floor(var.rule_maximum_retry_attempts) == var.rule_maximum_retry_attempts
+    error_message = "rule_maximum_retry_attempts must be a whole number between 0 and 185."
+  }
+}
+
+variable "rule_maximum_event_age_in_seconds" {
+  type        = number
+  description = "How long EventBridge keeps retrying delivery of an event to a rule's target before putting it in the rules' dead-letter queue."
+  default     = 86400
+
+  validation {
+    condition     = var.rule_maximum_event_age_in_seconds >= 60 && var.rule_maximum_event_age_in_seconds <= 86400 && floor(var.rule_maximum_event_age_in_seconds) == var.rule_maximum_event_age_in_seconds
+    error_message = "rule_maximum_event_age_in_seconds must be a whole number between 60 and 86400."
   }
 }
 

@@ -8,6 +8,7 @@ directly. Event patterns are matched against the sample events in events/.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import hcl2
@@ -32,7 +33,7 @@ EXPECTED_ENV = {
     "TFE_HOSTNAME",
     "TFE_TOKEN_SECRET_ID",
     "TFE_ADDRESS",
-    "ONBOARD_ACCESS_ROLE_NAME",
+    "ONBOARD_ACCESS_ROLE_NAMES",
     "ONBOARD_ROLE_NAME",
     "ONBOARD_ROLE_POLICY_ARNS",
     "ONBOARD_PERMISSIONS_BOUNDARY_ARN",
@@ -61,24 +62,25 @@ OPTIONAL_ENV = {
 }
 # Documented but never set by the module: the token must not pass through
 # Terraform, and the tuning knobs keep the function's defaults, which the module's
-# IAM policy (default event bus, AWSControlTowerExecution) is written for.
+# IAM policy (default event bus) is written for.
 NOT_SET_BY_MODULE = {
     "TFE_TOKEN",
     "TFE_RATE_LIMIT",
     "TFE_TIMEOUT_MS",
     "ONBOARD_AWS_TIMEOUT_MS",
-    "ONBOARD_CONTROL_TOWER_ROLE_NAME",
     "ONBOARD_EVENT_BUS",
     "ONBOARD_RETRY_BASE_MS",
     "ONBOARD_NEW_ACCOUNT_WINDOW_SECS",
 }
+# Replaced by ONBOARD_ACCESS_ROLE_NAMES; the function refuses them at cold start.
+REFUSED_BY_FUNCTION = {"ONBOARD_ACCESS_ROLE_NAME", "ONBOARD_CONTROL_TOWER_ROLE_NAME"}
 
 ENV_SOURCES = {
     "TFE_ORGANIZATION": "${var.tfe_organization}",
     "TFE_HOSTNAME": "${var.tfe_hostname}",
     "TFE_TOKEN_SECRET_ID": "${local.secret_arn}",
     "TFE_ADDRESS": "${var.tfe_address}",
-    "ONBOARD_ACCESS_ROLE_NAME": "${var.access_role_name}",
+    "ONBOARD_ACCESS_ROLE_NAMES": '${join(",", var.access_role_names)}',
     "ONBOARD_ROLE_NAME": "${var.role_name}",
     "ONBOARD_ROLE_POLICY_ARNS": '${join(",", var.role_policy_arns)}',
     "ONBOARD_PERMISSIONS_BOUNDARY_ARN": "${var.permissions_boundary_arn}",
@@ -111,7 +113,7 @@ EXPECTED_DEFAULTS = {
     "tfe_address": None,
     "existing_token_secret_arn": None,
     "kms_key_arn": None,
-    "access_role_name": "OrganizationAccountAccessRole",
+    "access_role_names": ["OrganizationAccountAccessRole", "AWSControlTowerExecution"],
     "role_name": "terraform-cloud",
     "role_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"],
     "plan_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
@@ -134,6 +136,9 @@ EXPECTED_DEFAULTS = {
     "maximum_retry_attempts": 2,
     "maximum_event_age_in_seconds": 21600,
     "alarm_sns_topic_arn": None,
+    "control_tower_alarm_sns_topic_arn": None,
+    "rule_maximum_retry_attempts": 185,
+    "rule_maximum_event_age_in_seconds": 86400,
     "create_cloudtrail": False,
     "allow_non_us_east_1": False,
 }
@@ -152,6 +157,9 @@ EXPECTED_OUTPUTS = {
     "secret_arn",
     "role_arn",
     "schedule_arn",
+    "events_dlq_url",
+    "events_dlq_arn",
+    "control_tower_forward_dlq_url",
 }
 
 ALL_TF_FILES = sorted(INFRA_DIR.rglob("*.tf"))
@@ -184,7 +192,7 @@ def test_every_tf_file_parses(path: Path):
 
 @pytest.mark.parametrize(
     "relative",
-    ["versions.tf", "variables.tf", "outputs.tf", "README.md", "examples/complete/main.tf"],
+    ["versions.tf", "variables.tf", "outputs.tf", "README.md", "examples/complete/main.tf", "examples/minimal/main.tf"],
 )
 def test_standard_layout(relative: str):
     assert (INFRA_DIR / relative).is_file(), f"infra/{relative} is missing"
@@ -200,18 +208,66 @@ def test_versions(module: Module):
     assert aws["configuration_aliases"] == ["${aws.control_tower}"]
 
 
-def test_example_uses_the_module():
-    example = load_file(INFRA_DIR / "examples" / "complete" / "main.tf")
-    modules = [body for block in example["module"] for body in block.values()]
-    assert len(modules) == 1
+EXAMPLES = sorted(p.parent for p in (INFRA_DIR / "examples").glob("*/main.tf"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_examples_use_the_module(example: Path):
+    parsed = load_file(example / "main.tf")
+    modules = [body for block in parsed["module"] for body in block.values()]
     (call,) = modules
     assert call["source"] == "../.."
-    providers = {_bare(key): _bare(value) for key, value in call["providers"].items()}
-    assert providers == {"aws": "aws", "aws.control_tower": "aws.control_tower"}
     for required in ("lambda_zip_path", "tfe_organization"):
         assert required in call
     # A relative path keeps the example usable from any checkout.
-    assert not call["lambda_zip_path"].startswith("/")
+    assert "${path.module}/../../../target/lambda/tfc-onboarder/bootstrap.zip" in call["lambda_zip_path"]
+
+
+def test_complete_example_fits_any_organization():
+    parsed = load_file(INFRA_DIR / "examples" / "complete" / "main.tf")
+    variables = {name: body for block in parsed["variable"] for name, body in block.items()}
+    defaults = {name: body.get("default", "required") for name, body in variables.items()}
+    assert defaults["tfe_organization"] == "required"
+    assert defaults["lambda_zip_path"] is None
+    assert defaults["region"] == "us-east-1"
+    assert defaults["control_tower_home_region"] is None
+    assert defaults["create_cloudtrail"] is False
+    for name, body in variables.items():
+        assert len(body.get("description", "")) >= 10, name
+
+    providers = {p.get("alias"): p for block in parsed["provider"] for p in [block["aws"]]}
+    assert providers[None]["region"] == "${var.region}"
+    assert providers["control_tower"]["region"] == "${coalesce(var.control_tower_home_region, var.region)}"
+    # No Region is hard-coded anywhere but in the default of var.region.
+    text = (INFRA_DIR / "examples" / "complete" / "main.tf").read_text(encoding="utf-8")
+    regions = re.findall(r'"([a-z]{2}-[a-z]+-\d)"', text)
+    assert regions == ["us-east-1"], regions
+
+    (call,) = [body for block in parsed["module"] for body in block.values()]
+    providers = {_bare(key): _bare(value) for key, value in call["providers"].items()}
+    assert providers == {"aws": "aws", "aws.control_tower": "aws.control_tower"}
+    assert call["enable_control_tower"] == "${var.control_tower_home_region != null}"
+    assert call["create_cloudtrail"] == "${var.create_cloudtrail}"
+    assert call["lambda_zip_path"] == (
+        '${coalesce(var.lambda_zip_path, "${path.module}/../../../target/lambda/tfc-onboarder/bootstrap.zip")}'
+    )
+    outputs = {name for block in parsed["output"] for name in block}
+    # The README's commands read these.
+    assert {"region", "function_name", "secret_arn"} <= outputs
+
+
+def test_minimal_example_passes_only_the_required_inputs():
+    parsed = load_file(INFRA_DIR / "examples" / "minimal" / "main.tf")
+    (call,) = [body for block in parsed["module"] for body in block.values()]
+    assert set(call) == {"source", "providers", "lambda_zip_path", "tfe_organization"}
+
+
+def test_cargo_deploy_metadata_names_the_secret_as_the_module_does(module: Module):
+    metadata = tomllib.loads((REPO_ROOT / "Cargo.toml").read_text(encoding="utf-8"))
+    deploy_env = metadata["package"]["metadata"]["lambda"]["deploy"]["env"]
+    assert module.locals["secret_name"] == '${coalesce(var.secret_name, "${var.name}/tfe-api-token")}'
+    module_default = f"{module.variables['name']['default']}/tfe-api-token"
+    assert deploy_env["TFE_TOKEN_SECRET_ID"] == module_default
 
 
 def test_hcl_files_have_no_machine_specific_paths():
@@ -285,7 +341,7 @@ def _accepted(module: Module, variable: str, value: str) -> bool:
     ("variable", "good", "bad"),
     [
         ("tfe_organization", ["my-org", "Acme_Corp", "org1"], ["", "*", "my*org", "my org", "org:x", "a/b"]),
-        ("access_role_name", ["OrganizationAccountAccessRole", "a+b=c,d.e@f_g-h"], ["*", "Org*", "path/role", ""]),
+        ("access_role_names", ["OrganizationAccountAccessRole", "a+b=c.e@f_g-h"], ["*", "Org*", "path/role", "", "a,b", "x" * 65]),
         ("role_name", ["terraform-cloud"], ["*", "a b", ""]),
         ("name", ["tfc-onboarder", "x"], ["", "a" * 41, "has space", "a.b"]),
         ("tfe_hostname", ["app.terraform.io", "tfe.example.com:8443"], ["https://app.terraform.io", "host/path", ""]),
@@ -296,8 +352,18 @@ def _accepted(module: Module, variable: str, value: str) -> bool:
         ("audience", ["aws.workload.identity"], ["*", "a,b", "a b", ""]),
         (
             "existing_token_secret_arn",
-            ["arn:aws:secretsmanager:us-east-1:111122223333:secret:tfe-AbCdEf"],
-            ["tfe-api-token", "arn:aws:ssm:us-east-1:111122223333:parameter/x"],
+            [
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:tfe-AbCdEf",
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:tfc-onboarder/tfe-api-token-a1B2c3",
+            ],
+            [
+                "tfe-api-token",
+                "arn:aws:ssm:us-east-1:111122223333:parameter/x",
+                # Partial ARNs: the name without the six characters Secrets Manager appends.
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:tfc-onboarder/tfe-api-token",
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:tfe",
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:tfe-AbCdE",
+            ],
         ),
         (
             "kms_key_arn",
@@ -331,6 +397,9 @@ def test_tfe_organization_is_required_and_never_a_wildcard(module: Module):
         ("max_session_duration", [">= 3600", "<= 43200", "var.max_session_duration == null"]),
         ("onboard_concurrency", [">= 1", "<= 64"]),
         ("ou_rules", ["can(jsondecode(var.ou_rules))"]),
+        ("access_role_names", [">= 1", "<= 5", "length(distinct([for role in var.access_role_names : lower(role)])) == length(var.access_role_names)"]),
+        ("rule_maximum_retry_attempts", [">= 0", "<= 185"]),
+        ("rule_maximum_event_age_in_seconds", [">= 60", "<= 86400"]),
         ("role_policy_arns", ["alltrue("]),
         ("plan_policy_arns", ["alltrue("]),
     ],
@@ -416,6 +485,7 @@ def test_environment_names(module: Module):
     configured = always | optional
     assert configured == EXPECTED_ENV
     assert not configured & NOT_SET_BY_MODULE
+    assert not configured & REFUSED_BY_FUNCTION, "the function refuses these at cold start"
 
     documented = _readme_env_names()
     if documented is not None:
@@ -460,19 +530,100 @@ def test_failure_queue(module: Module):
 
 
 def test_alarms(module: Module):
-    alarms = module.resources_of_type("aws_cloudwatch_metric_alarm")
-    by_metric = {(a["namespace"], a["metric_name"]): a for a in alarms.values()}
+    # python-hcl2 gives the merge() of local.alarms back as one expression.
+    alarms = module.locals["alarms"]
+    for watched in (
+        'errors = {description = "The ${var.name} function returned an error',
+        'namespace = "AWS/Lambda", metric = "Errors", dimensions = {FunctionName = aws_lambda_function.this.function_name}',
+        'failure-queue-not-empty = {',
+        'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.failures.name}',
+        'events-dlq-not-empty = {',
+        'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.events_dlq.name}',
+        # One FailedInvocations alarm per rule that invokes the function.
+        'for key in keys(local.enabled_lambda_rules) : "${replace(key, "_", "-")}-failed-invocations" => {',
+        'namespace = "AWS/Events", metric = "FailedInvocations", dimensions = {RuleName = aws_cloudwatch_event_rule.lambda[key].name}',
+    ):
+        assert watched in alarms, watched
+    forward = module.locals["control_tower_alarms"]
+    assert forward.startswith("${local.forward_control_tower_events ? {")
+    assert "dimensions = {RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name}" in forward
+    assert "dimensions = {QueueName = aws_sqs_queue.control_tower_forward_dlq[0].name}" in forward
 
-    errors = by_metric[("AWS/Lambda", "Errors")]
-    assert errors["dimensions"] == {"FunctionName": "${aws_lambda_function.this.function_name}"}
-    queue = by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
-    assert queue["dimensions"] == {"QueueName": "${aws_sqs_queue.failures.name}"}
-
-    for alarm in (errors, queue):
+    resources = module.resources_of_type("aws_cloudwatch_metric_alarm")
+    assert set(resources) == {"this", "control_tower"}
+    assert resources["this"]["for_each"] == "${local.alarms}"
+    assert resources["control_tower"]["for_each"] == "${local.control_tower_alarms}"
+    # Alarms live in the Region of their metric, with that Region's topic.
+    assert "provider" not in resources["this"]
+    assert resources["control_tower"]["provider"] == "${aws.control_tower}"
+    assert resources["this"]["alarm_actions"] == "${local.alarm_actions}"
+    assert resources["control_tower"]["alarm_actions"] == "${local.control_tower_alarm_actions}"
+    for alarm in resources.values():
+        assert alarm["alarm_name"] == "${var.name}-${each.key}"
+        assert alarm["dimensions"] == "${each.value.dimensions}"
         assert alarm["comparison_operator"] == "GreaterThanThreshold"
         assert alarm["threshold"] == 0
-        assert alarm["alarm_actions"] == "${local.alarm_actions}"
+        assert alarm["treat_missing_data"] == "notBreaching"
     assert module.locals["alarm_actions"] == "${var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]}"
+
+
+def test_the_alarms_of_earlier_versions_keep_their_place():
+    moved = load_file(INFRA_DIR / "alarms.tf")["moved"]
+    assert {(m["from"], m["to"]) for m in moved} == {
+        ("${aws_cloudwatch_metric_alarm.function_errors}", '${aws_cloudwatch_metric_alarm.this["errors"]}'),
+        ("${aws_cloudwatch_metric_alarm.failure_queue_not_empty}", '${aws_cloudwatch_metric_alarm.this["failure-queue-not-empty"]}'),
+    }
+
+
+def test_alarm_topics_must_be_in_the_alarms_region(module: Module):
+    alarms = module.resources_of_type("aws_cloudwatch_metric_alarm")
+    for name, region in (("this", "local.region"), ("control_tower", "data.aws_region.control_tower.id")):
+        (lifecycle,) = alarms[name]["lifecycle"]
+        (precondition,) = lifecycle["precondition"]
+        assert region in precondition["condition"], name
+        assert "only notify topics of their own Region" in precondition["error_message"]
+
+
+def test_every_event_target_retries_and_keeps_what_it_cannot_deliver(module: Module):
+    targets = module.resources_of_type("aws_cloudwatch_event_target")
+    assert set(targets) == {"lambda", "control_tower_forward"}
+    queues = {"lambda": "${aws_sqs_queue.events_dlq.arn}", "control_tower_forward": "${aws_sqs_queue.control_tower_forward_dlq[0].arn}"}
+    policies = {"lambda": "${aws_sqs_queue_policy.events_dlq}", "control_tower_forward": "${aws_sqs_queue_policy.control_tower_forward_dlq}"}
+    for name, target in targets.items():
+        (retry,) = target["retry_policy"]
+        assert retry == {
+            "maximum_retry_attempts": "${var.rule_maximum_retry_attempts}",
+            "maximum_event_age_in_seconds": "${var.rule_maximum_event_age_in_seconds}",
+        }, name
+        (dead_letter,) = target["dead_letter_config"]
+        assert dead_letter == {"arn": queues[name]}, name
+        assert target["depends_on"] == [policies[name]], name
+
+
+def test_dead_letter_queues_are_encrypted_and_admit_only_their_rules(module: Module):
+    queue = module.resource("aws_sqs_queue", "events_dlq")
+    assert queue["kms_master_key_id"] == "${var.kms_key_arn}"
+    assert queue["sqs_managed_sse_enabled"] == "${var.kms_key_arn == null ? true : null}"
+    assert queue["message_retention_seconds"] == 14 * 24 * 3600
+    forward = module.resource("aws_sqs_queue", "control_tower_forward_dlq")
+    assert forward["provider"] == "${aws.control_tower}"
+    assert forward["sqs_managed_sse_enabled"] is True
+    assert forward["count"] == "${local.forward_control_tower_events ? 1 : 0}"
+
+    expected_sources = {
+        "events_dlq": "${[for key in sort(keys(local.enabled_lambda_rules)) : aws_cloudwatch_event_rule.lambda[key].arn]}",
+        "control_tower_forward_dlq": ["${aws_cloudwatch_event_rule.control_tower_forward[0].arn}"],
+    }
+    for name, sources in expected_sources.items():
+        (statement,) = policy_statements(module.data_source("aws_iam_policy_document", name))
+        assert statement.get("effect", "Allow") == "Allow"
+        assert statement["actions"] == ["sqs:SendMessage"]
+        assert statement["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com"]}]
+        (condition,) = statement["condition"]
+        assert condition["test"] == "ArnEquals" and condition["variable"] == "aws:SourceArn"
+        assert condition["values"] == sources, name
+        policy = module.resource("aws_sqs_queue_policy", name)
+        assert policy["policy"].startswith(f"${{data.aws_iam_policy_document.{name}"), name
 
 
 # ---------------------------------------------------------------------------
@@ -743,21 +894,27 @@ def test_no_wildcard_actions(function_statements: list[dict]):
             assert not action.startswith("iam:"), f"the function needs no IAM rights in the management account: {action}"
 
 
-def test_assume_role_only_on_the_access_roles(function_statements: list[dict]):
-    assume = _statements_with(function_statements, "sts:AssumeRole")
-    static = [s for s in assume if s["for_each"] is None]
-    dynamic = [s for s in assume if s["for_each"] is not None]
-    assert len(static) == 1 and len(dynamic) == 1
-    (access,) = static
-    assert access["actions"] == ["sts:AssumeRole"]
-    assert access["resources"] == ["arn:${local.partition}:iam::*:role/${var.access_role_name}"]
-    (control_tower,) = dynamic
-    assert control_tower["for_each"] == "${var.enable_control_tower ? [1] : []}"
-    assert control_tower["actions"] == ["sts:AssumeRole"]
-    assert control_tower["resources"] == ["arn:${local.partition}:iam::*:role/AWSControlTowerExecution"]
-    for statement in assume:
-        for resource in statement["resources"]:
-            assert not resource.endswith(":role/*") and not resource.endswith("/*"), resource
+def test_assume_role_only_on_the_access_roles_of_this_organization(function_statements: list[dict], module: Module):
+    (assume,) = _statements_with(function_statements, "sts:AssumeRole")
+    assert assume["for_each"] is None, "the grant does not depend on enable_control_tower any more"
+    assert assume["actions"] == ["sts:AssumeRole"]
+    # Exactly the configured names, each as arn:<partition>:iam::*:role/<name>.
+    assert assume["resources"] == '${[for role in var.access_role_names : "arn:${local.partition}:iam::*:role/${role}"]}'
+    (condition,) = assume["condition"]
+    assert condition == {"test": "StringEquals", "variable": "aws:ResourceOrgID", "values": ["${local.organization_id}"]}
+    assert module.locals["organization_id"] == "${data.aws_organizations_organization.this.id}"
+    module.data_source("aws_organizations_organization", "this")
+
+
+def test_access_role_names_expand_to_role_arns_without_wildcards(module: Module):
+    # What the for expression yields for the default list (and any list the
+    # validation admits): one ARN per name, no '*' in the role part.
+    names = module.variables["access_role_names"]["default"]
+    assert names == ["OrganizationAccountAccessRole", "AWSControlTowerExecution"]
+    for name in names + ["a+b=c.e@f_g-h"]:
+        assert _accepted(module, "access_role_names", name)
+        arn = f"arn:aws:iam::*:role/{name}"
+        assert "*" not in arn.split(":role/")[1]
 
 
 def test_organizations_access(function_statements: list[dict], module: Module):
@@ -777,9 +934,9 @@ def test_organizations_access(function_statements: list[dict], module: Module):
         if actions & scoped_actions:
             assert actions <= scoped_actions
             assert statement["resources"] == [
-                "${local.organizations_arn_prefix}:account/o-*/*",
-                "${local.organizations_arn_prefix}:ou/o-*/ou-*",
-                "${local.organizations_arn_prefix}:root/o-*/r-*",
+                "${local.organizations_arn_prefix}:account/${local.organization_id}/*",
+                "${local.organizations_arn_prefix}:ou/${local.organization_id}/ou-*",
+                "${local.organizations_arn_prefix}:root/${local.organization_id}/r-*",
             ]
         else:
             assert actions <= unscoped_actions
@@ -795,7 +952,8 @@ def test_star_resources_only_where_iam_requires_it(function_statements: list[dic
         "xray:PutTelemetryRecords",
     }
     for statement in function_statements:
-        if "*" in statement["resources"]:
+        # A string is an expression (the access roles' for expression), not "*".
+        if isinstance(statement["resources"], list) and "*" in statement["resources"]:
             assert set(statement["actions"]) <= allowed_on_star, statement["actions"]
 
 
