@@ -11,9 +11,11 @@
 
 mod check;
 mod events;
+mod report;
+mod sweep;
 mod world;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
@@ -22,7 +24,7 @@ use tokio::time::Instant;
 use super::support::fault_proxy::{self, FaultProxy};
 use super::support::moto::Moto;
 use super::support::tfc_fake::{self, TfcFake};
-use super::{mib, round, step, Ctx, Lambda, Results, Verdict, MIB, SWEEP_DEADLINE};
+use super::{round, step, Ctx, Results};
 use world::{Class, World};
 
 /// Containers running at once: the sweep's and the events'. Each paces itself at
@@ -77,15 +79,21 @@ pub async fn soak(ctx: &Ctx, plan: &Plan, res: &mut Results) -> Result<(), Strin
     Ok(())
 }
 
-/// What the function said about each account in one round (the last word wins).
-type Claims = BTreeMap<String, String>;
+/// One fault rate's world: the stand-ins, the organization, and what the function must meet.
+struct Stage {
+    moto: Moto,
+    proxy: FaultProxy,
+    tfc: TfcFake,
+    world: World,
+    /// Both sides as they were before the first sweep.
+    before: check::Snapshot,
+    /// Accounts that joined moments ago.
+    new: HashSet<String>,
+    /// The function's environment, for every container.
+    vars: Vec<(String, String)>,
+}
 
-async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Value, String> {
-    let pct = format!("{:.0}%", rate * 100.0);
-    step(&format!(
-        "soak at {pct} faults: an organization of {} accounts",
-        plan.accounts
-    ));
+async fn stage(ctx: &Ctx, plan: &Plan) -> Result<Stage, String> {
     let moto = tokio::task::spawn_blocking(|| Moto::start_with_policies(world::MANAGED_POLICIES))
         .await
         .map_err(|e| e.to_string())?;
@@ -111,9 +119,8 @@ async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Val
     eprintln!(
         "  built in {:.1} s: {}",
         setup.elapsed().as_secs_f64(),
-        census(&world)
+        report::census(&world)
     );
-
     let vars = ctx.lambda_env(
         &proxy,
         &tfc,
@@ -123,439 +130,176 @@ async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Val
             ("ONBOARD_READY_EVENTS", "true"),
         ],
     );
+    Ok(Stage {
+        moto,
+        proxy,
+        tfc,
+        world,
+        before,
+        new,
+        vars,
+    })
+}
+
+async fn one(ctx: &Ctx, plan: &Plan, rate: f64, res: &mut Results) -> Result<Value, String> {
+    let pct = format!("{:.0}%", rate * 100.0);
+    step(&format!(
+        "soak at {pct} faults: an organization of {} accounts",
+        plan.accounts
+    ));
+    let stage = stage(ctx, plan).await?;
     let mut rng = fastrand::Rng::with_seed(plan.seed);
     // The sweep sends about 1.3 Terraform Cloud requests per account at TFE_RATE_LIMIT.
     let sweep_estimate =
         Duration::from_secs_f64(plan.accounts as f64 * 1.3 / f64::from(TFE_RATE_LIMIT));
-    let events = events::plan(&world, plan.events, sweep_estimate.mul_f64(0.6), &mut rng);
+    let events = events::plan(
+        &stage.world,
+        plan.events,
+        sweep_estimate.mul_f64(0.6),
+        &mut rng,
+    );
+    // AWS keeps a new account's roles closed until a while after its creation event.
     let closed: Vec<(String, Duration)> = events
         .iter()
-        .filter(|e| new.contains(&e.account))
+        .filter(|e| stage.new.contains(&e.account))
         .map(|e| {
-            (
-                e.account.clone(),
-                e.at + Duration::from_secs_f64(5.0 + 15.0 * rng.f64()),
-            )
+            let open_after = e.at + Duration::from_secs_f64(5.0 + 15.0 * rng.f64());
+            (e.account.clone(), open_after)
         })
         .collect();
     let mut events = Some(events);
-    proxy.clear_calls();
-    tfc.clear_requests();
+    stage.proxy.clear_calls();
+    stage.tfc.clear_requests();
 
-    let name = format!("soak-{:.0}", rate * 100.0);
-    let soak_started = Instant::now();
+    let started = Instant::now();
     let mut rounds = Vec::new();
-    let mut peak_rss = 0;
-    let mut converged_after = None;
-    let mut false_claims = Vec::new();
-    let mut wrong_events = Vec::new();
-    let mut last = None;
+    let mut outcome = report::Outcome {
+        rate,
+        converged_after: None,
+        verdict: check::Verdict::default(),
+        false_claims: Vec::new(),
+        wrong_events: Vec::new(),
+        peak_rss: 0,
+        tfc_peak: 0,
+        faults: Value::Null,
+        wall: Duration::ZERO,
+    };
     for n in 1..=MAX_SWEEPS {
         let seed = plan.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n as u64;
-        proxy.set_chaos(Some(fault_proxy::Chaos {
-            seed,
-            rate,
-            new_accounts: new.clone(),
-            slow: SLOW,
-        }));
-        tfc.set_chaos(Some(tfc_fake::Chaos {
-            seed,
-            rate,
-            slow: SLOW,
-        }));
-        let started = Instant::now();
+        let round_started = Instant::now();
         for (account, open_after) in &closed {
-            proxy.close_account_until(account, (started + *open_after).into_std());
+            let until = (round_started + *open_after).into_std();
+            stage.proxy.close_account_until(account, until);
         }
         step(&format!("soak at {pct} faults: sweep {n}"));
-        let container = format!("{name}-sweep-{n}");
-        let sweep = sweep(ctx, &vars, &container);
-        let deliveries = async {
-            match events.take() {
-                Some(e) => events::deliver(ctx, &vars, &name, e, EVENT_CONTAINERS, started).await,
-                None => Ok(Vec::new()),
-            }
-        };
-        let (sweep, handled) = tokio::join!(sweep, deliveries);
-        let (sweep, handled) = (sweep?, handled?);
-        proxy.set_chaos(None);
-        tfc.set_chaos(None);
-
-        let mut claims = sweep.claims.clone();
-        for h in &handled {
-            if let Some(Ok(report)) = h.attempts.last() {
-                if let Some(outcome) = report.get("outcome").and_then(Value::as_str) {
-                    claims.insert(h.account.clone(), outcome.to_owned());
-                }
-            }
-        }
-        let now = check::snapshot(&world, &moto, &tfc).await?;
-        let verdict = check::judge(&world, &before, &now);
-        let lies: Vec<String> = claims
-            .iter()
-            .filter(|(_, outcome)| matches!(outcome.as_str(), "onboarded" | "unchanged"))
-            .filter(|(id, _)| !verdict.complete.contains(*id))
-            .map(|(id, outcome)| format!("{id} reported {outcome}"))
-            .collect();
-        false_claims.extend(lies.iter().cloned());
-        wrong_events.extend(unexpected(&world, &handled));
-        peak_rss = peak_rss.max(sweep.peak_rss);
-        eprintln!(
-            "  sweep {n}: {:.1} s, {:?}{}; events: {}; complete {}/{}, untouched {}/{}{}",
-            sweep.wall.as_secs_f64(),
-            sweep.counts,
-            if sweep.errors.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " ({} invocations failed as a whole: {:?})",
-                    sweep.errors.len(),
-                    sweep.errors
-                )
-            },
-            summarise(&handled),
-            verdict.complete.len(),
-            world.of_class(Class::managed).len(),
-            world.accounts.len() - world.of_class(Class::managed).len() - verdict.touched.len(),
-            world.accounts.len() - world.of_class(Class::managed).len(),
-            first_problems(&world, &verdict)
-        );
-        rounds.push(json!({
-            "round": n,
-            "sweep_wall_s": round(sweep.wall.as_secs_f64(), 1),
-            "sweep_invocations": sweep.invocations,
-            "sweep_counts": sweep.counts,
-            "sweep_failures": sweep.failures,
-            "sweep_errors": sweep.errors,
-            "sweep_peak_rss_bytes": sweep.peak_rss,
-            "events": handled.iter().map(event_json).collect::<Vec<_>>(),
-            "complete": verdict.complete.len(),
-            "incomplete": verdict.incomplete,
-            "touched": verdict.touched,
-            "duplicates": verdict.duplicates,
-            "foreign_changed": verdict.foreign_changed,
-            "reported_complete_but_not": lies,
-            "events_not_ending_as_expected": unexpected(&world, &handled),
-        }));
-        let done = verdict.converged();
-        last = Some(verdict);
+        let (json, done) =
+            sweep_round(ctx, &stage, rate, seed, n, events.take(), &mut outcome).await?;
+        rounds.push(json);
         if done {
-            converged_after = Some(n);
+            outcome.converged_after = Some(n);
             break;
         }
     }
-    let verdict = last.ok_or("no sweep ran")?;
-    let wall = soak_started.elapsed();
-    let faults = fault_counts(&proxy, &tfc, &new);
-    let tfc_peak = tfc.max_requests_in_any_window(Duration::from_secs(1));
-    rows(
-        res,
-        &pct,
-        rate,
-        converged_after,
-        &verdict,
-        &false_claims,
-        &wrong_events,
-        peak_rss,
-        tfc_peak,
-        &faults,
-        wall,
-    );
-    drop((proxy, tfc, moto));
+    outcome.wall = started.elapsed();
+    outcome.faults = report::fault_counts(&stage.proxy, &stage.tfc, &stage.new);
+    outcome.tfc_peak = stage.tfc.max_requests_in_any_window(Duration::from_secs(1));
+    report::rows(res, &outcome);
     Ok(json!({
         "fault_rate": rate,
-        "sweeps_until_converged": converged_after,
-        "wall_s": round(wall.as_secs_f64(), 1),
-        "census": census(&world),
-        "faults": faults,
-        "tfc_peak_requests_in_1s": tfc_peak,
-        "peak_rss_bytes": peak_rss,
+        "sweeps_until_converged": outcome.converged_after,
+        "wall_s": round(outcome.wall.as_secs_f64(), 1),
+        "census": report::census(&stage.world),
+        "faults": outcome.faults,
+        "tfc_peak_requests_in_1s": outcome.tfc_peak,
+        "peak_rss_bytes": outcome.peak_rss,
         "rounds": rounds,
     }))
 }
 
-struct Sweep {
-    wall: Duration,
-    invocations: usize,
-    counts: BTreeMap<String, u64>,
-    /// Accounts that failed, as the summaries list them.
-    failures: Vec<Value>,
-    /// Invocations that failed as a whole.
-    errors: Vec<String>,
-    claims: Claims,
-    peak_rss: u64,
-}
-
-/// One sweep in a fresh container, resumed from its continuation until it is done. The
-/// schedule invokes it asynchronously, so an invocation that fails as a whole is retried as
-/// Lambda does (twice), in a fresh container.
-async fn sweep(ctx: &Ctx, vars: &[(String, String)], name: &str) -> Result<Sweep, String> {
-    let started = Instant::now();
-    let mut event = json!({"action": "reconcile"});
-    let mut sweep = Sweep {
-        wall: Duration::ZERO,
-        invocations: 0,
-        counts: BTreeMap::new(),
-        failures: Vec::new(),
-        errors: Vec::new(),
-        claims: Claims::new(),
-        peak_rss: 0,
-    };
-    let mut lambda = None;
-    loop {
-        let container = match &mut lambda {
-            Some(l) => l,
-            None => {
-                let mut fresh = Lambda::spawn(
-                    ctx,
-                    vars,
-                    &format!("{name}-{}", sweep.invocations),
-                    SWEEP_DEADLINE,
-                )
-                .await?;
-                fresh.ready().await?;
-                lambda.insert(fresh)
-            }
-        };
-        sweep.invocations += 1;
-        let answer = container.invoke(event.clone(), SWEEP_DEADLINE).await;
-        sweep.peak_rss = sweep.peak_rss.max(container.peak_rss().unwrap_or(0));
-        let summary = match answer {
-            Ok((summary, _)) => summary,
-            Err(e) => {
-                sweep.errors.push(e);
-                match events::RETRY_AFTER.get(sweep.errors.len() - 1) {
-                    Some(pause) => {
-                        lambda = None;
-                        tokio::time::sleep(*pause).await;
-                        continue;
-                    }
-                    None => break,
-                }
-            }
-        };
-        sweep.tally(&summary);
-        match summary["continuation"].as_str() {
-            Some(next) => event = json!({"action": "reconcile", "continuation": next}),
-            None => break,
-        }
-    }
-    sweep.wall = started.elapsed();
-    Ok(sweep)
-}
-
-impl Sweep {
-    fn tally(&mut self, summary: &Value) {
-        for (outcome, n) in summary["counts"].as_object().into_iter().flatten() {
-            *self.counts.entry(outcome.clone()).or_default() += n.as_u64().unwrap_or(0);
-        }
-        self.failures
-            .extend(summary["failures"].as_array().cloned().unwrap_or_default());
-        for report in summary["reports"].as_array().into_iter().flatten() {
-            if let (Some(id), Some(outcome)) =
-                (report["account_id"].as_str(), report["outcome"].as_str())
-            {
-                self.claims.insert(id.to_owned(), outcome.to_owned());
-            }
-        }
-        let unchanged = summary["unchanged"].as_array().into_iter().flatten();
-        for id in unchanged.filter_map(Value::as_str) {
-            self.claims.insert(id.to_owned(), "unchanged".to_owned());
-        }
-    }
-}
-
-fn census(world: &World) -> String {
-    let mut by_class = BTreeMap::<Class, usize>::new();
-    for a in &world.accounts {
-        *by_class.entry(a.class).or_default() += 1;
-    }
-    by_class
-        .iter()
-        .map(|(class, n)| format!("{n} {}", class.label()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn summarise(handled: &[events::Handled]) -> String {
-    if handled.is_empty() {
-        return "none".into();
-    }
-    let mut outcomes = BTreeMap::<String, usize>::new();
-    for h in handled {
-        *outcomes.entry(h.ending()).or_default() += 1;
-    }
-    let retried = handled.iter().filter(|h| h.attempts.len() > 1).count();
-    format!(
-        "{} ({retried} retried by Lambda), last outcomes {outcomes:?}",
-        handled.len()
-    )
-}
-
-/// Events that did not end as their account's state says they must.
-fn unexpected(world: &World, handled: &[events::Handled]) -> Vec<String> {
-    handled
-        .iter()
-        .filter(|h| {
-            world
-                .class_of(&h.account)
-                .is_some_and(|c| !h.as_expected(c))
-        })
-        .map(|h| format!("{} {} ended {}", h.kind, h.account, h.ending()))
-        .collect()
-}
-
-fn event_json(h: &events::Handled) -> Value {
-    let attempts: Vec<Value> = h
-        .attempts
-        .iter()
-        .map(|a| match a {
-            Ok(r) => json!({"outcome": r["outcome"], "reason": r.get("reason")}),
-            Err(e) => json!({"error": e}),
-        })
-        .collect();
-    json!({"account": h.account, "kind": h.kind, "attempts": attempts})
-}
-
-fn first_problems(world: &World, verdict: &check::Verdict) -> String {
-    let mut problems: Vec<String> = verdict
-        .incomplete
-        .iter()
-        .chain(&verdict.touched)
-        .take(3)
-        .map(|(id, what)| {
-            let class = world.class_of(id).map_or("?", Class::label);
-            format!("{id} ({class}): {what}")
-        })
-        .collect();
-    problems.extend(verdict.duplicates.iter().take(2).cloned());
-    problems.extend(verdict.foreign_changed.iter().take(2).cloned());
-    if problems.is_empty() {
-        String::new()
-    } else {
-        format!("\n    {}", problems.join("\n    "))
-    }
-}
-
-/// Injected faults by side and kind, and the share of calls they hit.
-fn fault_counts(proxy: &FaultProxy, tfc: &TfcFake, new: &HashSet<String>) -> Value {
-    let calls = proxy.calls();
-    // Besides the random AccessDenied, a new account denies every role while it is closed.
-    let denied_while_new = new
-        .iter()
-        .flat_map(|account| proxy.assume_role_calls(account))
-        .filter(|c| c.status == 403)
-        .count();
-    let requests = tfc.requests();
-    let tally = |labels: Vec<&'static str>| {
-        let mut by = BTreeMap::<&str, usize>::new();
-        for l in labels {
-            *by.entry(l).or_default() += 1;
-        }
-        by
-    };
-    let aws = tally(calls.iter().filter_map(|c| c.fault).collect());
-    let tf = tally(requests.iter().filter_map(|r| r.fault).collect());
-    json!({
-        "aws": {"calls": calls.len(), "faulted": aws.values().sum::<usize>(), "by_kind": aws,
-                "assume_role_denied_by_new_accounts": denied_while_new},
-        "tfc": {"requests": requests.len(), "faulted": tf.values().sum::<usize>(), "by_kind": tf,
-                "throttled_by_rate_limit": requests.iter().filter(|r| r.status == 429 && r.fault.is_none()).count()},
-    })
-}
-
-#[allow(clippy::too_many_arguments)] // one row per measure of the issue
-fn rows(
-    res: &mut Results,
-    pct: &str,
+/// One round: faults on, a sweep (with `events` arriving meanwhile), faults off, and the end
+/// state judged. Returns the round's JSON and whether every account has converged.
+async fn sweep_round(
+    ctx: &Ctx,
+    stage: &Stage,
     rate: f64,
-    converged_after: Option<usize>,
-    verdict: &check::Verdict,
-    false_claims: &[String],
-    wrong_events: &[String],
-    peak_rss: u64,
-    tfc_peak: usize,
-    faults: &Value,
-    wall: Duration,
-) {
-    let what = format!("soak {pct}");
-    let allowed = if rate <= 0.05 { 1 } else { 2 };
-    res.check(
-        format!("{what}: sweeps until every account converged"),
-        match converged_after {
-            Some(n) => format!("{n} ({:.0} s in all)", wall.as_secs_f64()),
-            None => format!(
-                "not after {MAX_SWEEPS}: {} incomplete, {} touched",
-                verdict.incomplete.len(),
-                verdict.touched.len()
-            ),
-        },
-        if allowed == 1 {
-            "1".to_owned()
-        } else {
-            format!("<= {allowed}")
-        },
-        converged_after.is_some_and(|n| n <= allowed),
-        "end state read from moto and the fake after each sweep, faults off",
-    );
-    let side = |s: &str, total: &str| {
-        format!(
-            "{} of {} ({:.1}%)",
-            faults[s]["faulted"],
-            faults[s][total],
-            100.0 * faults[s]["faulted"].as_f64().unwrap_or(0.0)
-                / faults[s][total].as_f64().unwrap_or(1.0).max(1.0)
-        )
+    seed: u64,
+    n: usize,
+    events: Option<Vec<events::Event>>,
+    outcome: &mut report::Outcome,
+) -> Result<(Value, bool), String> {
+    let Stage {
+        proxy, tfc, world, ..
+    } = stage;
+    proxy.set_chaos(Some(fault_proxy::Chaos {
+        seed,
+        rate,
+        new_accounts: stage.new.clone(),
+        slow: SLOW,
+    }));
+    tfc.set_chaos(Some(tfc_fake::Chaos {
+        seed,
+        rate,
+        slow: SLOW,
+    }));
+    let started = Instant::now();
+    let name = format!("soak-{:.0}", rate * 100.0);
+    let container = format!("{name}-sweep-{n}");
+    let sweep = sweep::sweep(ctx, &stage.vars, &container);
+    let deliveries = async {
+        match events {
+            Some(e) => events::deliver(ctx, &stage.vars, &name, e, EVENT_CONTAINERS, started).await,
+            None => Ok(Vec::new()),
+        }
     };
-    res.row(
-        format!("{what}: faults injected, AWS / Terraform Cloud"),
-        format!("{} / {}", side("aws", "calls"), side("tfc", "requests")),
-        "-",
-        Verdict::Info,
-        "calls the proxy and requests the fake answered with a random fault",
-    );
-    for (measure, count, source) in [
-        (
-            "duplicate providers, roles, sets or variables",
-            verdict.duplicates.len(),
-            "moto's IAM and the fake's sets, read directly",
-        ),
-        (
-            "foreign objects changed or removed",
-            verdict.foreign_changed.len(),
-            "other roles, policies, client ids, variables and sets against their state before",
-        ),
-        (
-            "reported onboarded that are not complete",
-            false_claims.len(),
-            "accounts a report called onboarded or unchanged, against the end state",
-        ),
-        (
-            "events not ending as their account's state says",
-            wrong_events.len(),
-            "last answer after Lambda's retries: unreachable refused, opted out skipped, others onboarded",
-        ),
-    ] {
-        res.check(
-            format!("{what}: {measure}"),
-            count.to_string(),
-            "0",
-            count == 0,
-            source,
-        );
+    let (sweep, handled) = tokio::join!(sweep, deliveries);
+    proxy.set_chaos(None);
+    tfc.set_chaos(None);
+    let (sweep, handled) = (sweep?, handled?);
+
+    let mut claims = sweep.claims.clone();
+    for h in &handled {
+        if let Some(Ok(report)) = h.attempts.last() {
+            if let Some(said) = report.get("outcome").and_then(Value::as_str) {
+                claims.insert(h.account.clone(), said.to_owned());
+            }
+        }
     }
-    res.check(
-        format!("{what}: peak RSS of a sweep"),
-        mib(peak_rss),
-        "<= 64 MiB",
-        peak_rss as f64 <= 64.0 * MIB,
-        "VmHWM of each sweep's Lambda process",
+    let now = check::snapshot(world, &stage.moto, tfc).await?;
+    let verdict = check::judge(world, &stage.before, &now);
+    let lies: Vec<String> = claims
+        .iter()
+        .filter(|(_, said)| matches!(said.as_str(), "onboarded" | "unchanged"))
+        .filter(|(id, _)| !verdict.complete.contains(*id))
+        .map(|(id, said)| format!("{id} reported {said}"))
+        .collect();
+    let wrong_events = report::unexpected(world, &handled);
+    eprintln!(
+        "  sweep {n}: {}; events: {}; {}",
+        sweep.describe(),
+        report::summarise(&handled),
+        report::state(world, &verdict)
     );
-    res.check(
-        format!("{what}: peak TFC requests in any 1 s"),
-        tfc_peak.to_string(),
-        "<= 30",
-        tfc_peak <= 30,
-        "sliding 1 s window over every request the fake saw (sweep and events, faulted and throttled included)",
-    );
+    let json = json!({
+        "round": n,
+        "sweep_wall_s": round(sweep.wall.as_secs_f64(), 1),
+        "sweep_invocations": sweep.invocations,
+        "sweep_counts": sweep.counts,
+        "sweep_failures": sweep.failures,
+        "sweep_errors": sweep.errors,
+        "sweep_peak_rss_bytes": sweep.peak_rss,
+        "events": handled.iter().map(report::event_json).collect::<Vec<_>>(),
+        "complete": verdict.complete.len(),
+        "incomplete": verdict.incomplete,
+        "touched": verdict.touched,
+        "duplicates": verdict.duplicates,
+        "foreign_changed": verdict.foreign_changed,
+        "reported_complete_but_not": lies,
+        "events_not_ending_as_expected": wrong_events,
+    });
+    outcome.false_claims.extend(lies);
+    outcome.wrong_events.extend(wrong_events);
+    outcome.peak_rss = outcome.peak_rss.max(sweep.peak_rss);
+    let done = verdict.converged();
+    outcome.verdict = verdict;
+    Ok((json, done))
 }
