@@ -141,6 +141,7 @@ pub fn judge(world: &World, before: &Snapshot, now: &Snapshot) -> Verdict {
         for set in &set_is {
             duplicate_vars(set, &mut verdict.duplicates);
         }
+        duplicate_iam(id, is, &mut verdict.duplicates);
         if !account.class.managed() {
             let same_sets = set_was == set_is;
             if was != is || !same_sets {
@@ -276,6 +277,26 @@ fn foreign_vars(was: &Varset, is: &Varset, changed: &mut Vec<String>) {
     }
 }
 
+/// IAM keeps names and provider URLs unique, so a twin would be another role in the
+/// function's name (`terraform-cloud-…`) or another provider for the same issuer.
+fn duplicate_iam(account: &str, iam: &Iam, duplicates: &mut Vec<String>) {
+    let roles = iam
+        .roles
+        .keys()
+        .filter(|n| n.starts_with(ROLE) && *n != ROLE);
+    duplicates.extend(roles.map(|n| format!("{account}: a second role {n}")));
+    let issuers = iam
+        .providers
+        .keys()
+        .filter(|arn| arn.ends_with("/app.terraform.io"))
+        .count();
+    if issuers > 1 {
+        duplicates.push(format!(
+            "{account}: {issuers} providers for app.terraform.io"
+        ));
+    }
+}
+
 fn duplicate_vars(set: &Varset, duplicates: &mut Vec<String>) {
     let mut seen = BTreeSet::new();
     for var in &set.vars {
@@ -285,5 +306,131 @@ fn duplicate_vars(set: &Varset, duplicates: &mut Vec<String>) {
                 set.name, var.key, var.category
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCOUNT: &str = "111122223333";
+
+    fn var(key: &str, value: &str, category: &str) -> Var {
+        Var {
+            id: format!("var-{key}-{category}"),
+            key: key.into(),
+            value: value.into(),
+            category: category.into(),
+            sensitive: false,
+            hcl: false,
+            description: String::new(),
+        }
+    }
+
+    fn complete() -> (Iam, Varset) {
+        let mut iam = Iam::default();
+        iam.providers.insert(
+            format!("arn:aws:iam::{ACCOUNT}:oidc-provider/app.terraform.io"),
+            vec![AUDIENCE.into(), "sts.amazonaws.com".into()],
+        );
+        iam.roles.insert(
+            ROLE.into(),
+            (expected_trust_policy(ACCOUNT, SUB), vec![ADMIN.into()]),
+        );
+        iam.roles.insert(
+            "platform-readonly".into(),
+            (
+                Value::Null,
+                vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+            ),
+        );
+        let set = Varset {
+            id: "varset-1".into(),
+            name: format!("aws-{ACCOUNT}"),
+            description: String::new(),
+            global: false,
+            priority: false,
+            organization: ORG.into(),
+            parent_project: None,
+            workspace_ids: Vec::new(),
+            project_ids: Vec::new(),
+            vars: vec![
+                var("TFC_AWS_PROVIDER_AUTH", "true", "env"),
+                var(
+                    "TFC_AWS_RUN_ROLE_ARN",
+                    &format!("arn:aws:iam::{ACCOUNT}:role/{ROLE}"),
+                    "env",
+                ),
+                var("AWS_DEFAULT_REGION", REGION, "env"),
+                var("AWS_DEFAULT_REGION", "ap-south-1", "terraform"),
+            ],
+        };
+        (iam, set)
+    }
+
+    #[test]
+    fn only_the_full_documented_state_is_complete() {
+        let (iam, set) = complete();
+        assert_eq!(missing(ACCOUNT, &iam, Some(&set)), None);
+        assert!(missing(ACCOUNT, &iam, None).is_some());
+
+        let mut no_audience = iam.clone();
+        for ids in no_audience.providers.values_mut() {
+            ids.retain(|c| c != AUDIENCE);
+        }
+        assert!(missing(ACCOUNT, &no_audience, Some(&set)).is_some());
+
+        let mut wide = iam.clone();
+        wide.roles.get_mut(ROLE).unwrap().0 =
+            expected_trust_policy(ACCOUNT, "organization:*:project:*:workspace:*:run_phase:*");
+        assert!(missing(ACCOUNT, &wide, Some(&set)).is_some());
+
+        let mut twice = set.clone();
+        twice.vars.push(var("TFC_AWS_PROVIDER_AUTH", "true", "env"));
+        assert!(missing(ACCOUNT, &iam, Some(&twice)).is_some());
+        let mut duplicates = Vec::new();
+        duplicate_vars(&twice, &mut duplicates);
+        assert_eq!(duplicates.len(), 1);
+
+        let mut wrong = set.clone();
+        wrong.vars[2].value = "eu-west-1".into();
+        assert!(missing(ACCOUNT, &iam, Some(&wrong)).is_some());
+    }
+
+    #[test]
+    fn other_owners_changes_are_found_and_the_functions_own_are_not() {
+        let (was, set_was) = complete();
+        let mut is = was.clone();
+        // The function's own: another attachment of its policy, its audience.
+        is.roles.get_mut(ROLE).unwrap().1 = vec![ADMIN.into()];
+        let mut changed = Vec::new();
+        foreign_in_account(ACCOUNT, &was, &is, &mut changed);
+        assert!(changed.is_empty(), "{changed:?}");
+
+        is.roles.get_mut("platform-readonly").unwrap().1.clear();
+        for ids in is.providers.values_mut() {
+            ids.retain(|c| c == AUDIENCE);
+        }
+        foreign_in_account(ACCOUNT, &was, &is, &mut changed);
+        assert_eq!(changed.len(), 2, "{changed:?}");
+
+        let mut set_is = set_was.clone();
+        set_is.vars[2].value = "eu-west-1".into();
+        let mut changed = Vec::new();
+        foreign_vars(&set_was, &set_is, &mut changed);
+        assert!(
+            changed.is_empty(),
+            "the function's own variable: {changed:?}"
+        );
+        set_is.vars[3].value = "eu-west-1".into();
+        foreign_vars(&set_was, &set_is, &mut changed);
+        assert_eq!(changed.len(), 1);
+
+        let mut twin = was.clone();
+        twin.roles
+            .insert(format!("{ROLE}-2"), (Value::Null, Vec::new()));
+        let mut duplicates = Vec::new();
+        duplicate_iam(ACCOUNT, &twin, &mut duplicates);
+        assert_eq!(duplicates.len(), 1);
     }
 }
