@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use tokio::time::Instant;
 
@@ -36,6 +37,16 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(base: SdkConfig, cfg: &Config) -> Result<Self, TfcError> {
+        // The SDK has no timeout of its own for an answer that never comes: one attempt is
+        // given up after ONBOARD_AWS_TIMEOUT_MS and retried like any transient error, so a
+        // hung connection cannot hold an onboarding, or a whole sweep, until the deadline.
+        // The member accounts' clients are built from `base` and keep it.
+        let timeouts = base
+            .timeout_config()
+            .map_or_else(TimeoutConfig::builder, TimeoutConfig::to_builder)
+            .operation_attempt_timeout(cfg.aws_timeout)
+            .build();
+        let base = base.to_builder().timeout_config(timeouts).build();
         let secrets = matches!(cfg.token, crate::config::TokenSource::SecretsManager(_))
             .then(|| aws_sdk_secretsmanager::Client::new(&base));
         Ok(Self {

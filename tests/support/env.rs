@@ -296,3 +296,51 @@ pub fn set_vars(tfc: &TfcFake, name: &str) -> Vec<(String, String)> {
     vars.sort();
     vars
 }
+
+pub async fn role_names(iam: &aws_sdk_iam::Client) -> Vec<String> {
+    let out = iam.list_roles().send().await.expect("ListRoles");
+    out.roles()
+        .iter()
+        .map(|r| r.role_name().to_owned())
+        .collect()
+}
+
+/// The complete, documented end state for `account` with the default settings, with nothing
+/// duplicated.
+pub async fn assert_complete(env: &TestEnv, account: &str) {
+    let iam = env.member_iam(account).await;
+    assert_eq!(provider_count(&iam).await, 1, "exactly one OIDC provider");
+    assert_eq!(
+        provider_client_ids(&iam, account).await,
+        Some(vec!["aws.workload.identity".to_owned()])
+    );
+    assert_eq!(
+        role_names(&iam)
+            .await
+            .iter()
+            .filter(|n| *n == "terraform-cloud")
+            .count(),
+        1
+    );
+    assert_eq!(
+        trust_policy_of(&iam, "terraform-cloud").await,
+        expected_trust_policy(
+            account,
+            "organization:acme:project:*:workspace:*:run_phase:*"
+        )
+    );
+    assert_eq!(attached_policies(&iam, "terraform-cloud").await, [ADMIN]);
+    let sets: Vec<_> = env
+        .tfc
+        .varsets(ORG)
+        .into_iter()
+        .filter(|s| s.name == set_name(account))
+        .collect();
+    assert_eq!(sets.len(), 1, "exactly one variable set");
+    assert!(!sets[0].global);
+    // Sorted (key, value) pairs equal to the three wanted ones: each key exactly once.
+    assert_eq!(
+        set_vars(&env.tfc, &set_name(account)),
+        default_vars(account)
+    );
+}

@@ -8,8 +8,10 @@
 //! Modules: `state` (the stored world), `server` (HTTP entry, auth, faults, rate limit,
 //! routing), `lists` (list endpoints and pagination), `varsets` and `vars` (the variable-set
 //! endpoints), `organization` (the organization and the token's permissions), `document`
-//! (request parsing and validation), `render` (response documents).
+//! (request parsing and validation), `render` (response documents), `chaos` (random faults
+//! from a seed).
 
+mod chaos;
 mod document;
 mod lists;
 mod organization;
@@ -24,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 
+pub use chaos::Chaos;
 use state::{StoredVar, StoredVarset, VarInput, Workspace, World};
 
 const JSONAPI: &str = "application/vnd.api+json";
@@ -70,7 +73,7 @@ impl Default for FakeOptions {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Varset {
     pub id: String,
     pub name: String,
@@ -86,7 +89,7 @@ pub struct Varset {
 }
 
 /// `value` is the stored value even for sensitive variables, which the API itself never reveals.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Var {
     pub id: String,
     pub key: String,
@@ -102,9 +105,12 @@ pub struct RecordedRequest {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// 0 when the connection was dropped before a complete answer.
     pub status: u16,
     pub at: Instant,
     pub authorization_present: bool,
+    /// The random fault this request got (see [`Chaos`]), e.g. `503`.
+    pub fault: Option<&'static str>,
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +130,11 @@ pub enum FaultKind {
     PlainErrors(u16),
     Delay(Duration),
     SucceedThen(u16),
+    /// The connection is dropped before the request is handled.
+    Reset,
+    /// The request is handled, then its answer breaks off after the headers and part of the
+    /// body.
+    Truncated,
 }
 
 #[derive(Clone)]
@@ -148,6 +159,7 @@ pub(super) struct Inner {
     /// The accepted token; changes when a test rotates it.
     token: Mutex<String>,
     world: Mutex<World>,
+    chaos: Mutex<Option<Arc<chaos::Run>>>,
 }
 
 impl TfcFake {
@@ -168,6 +180,7 @@ impl TfcFake {
             opts,
             base_url: format!("http://127.0.0.1:{port}"),
             world: Mutex::new(world),
+            chaos: Mutex::new(None),
         });
         let app = Router::new()
             .fallback(server::handle)
@@ -409,6 +422,12 @@ impl TfcFake {
             best = best.max(end - start + 1);
         }
         best
+    }
+
+    /// Random faults on a share of all requests from now on (requests that match an injected
+    /// fault get that one); `None` ends them.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        *self.inner.chaos.lock().unwrap() = chaos.map(|c| Arc::new(chaos::Run::new(c)));
     }
 
     pub fn inject(&self, fault: Fault) {
