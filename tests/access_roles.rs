@@ -198,9 +198,18 @@ async fn a_new_account_is_polled_in_rounds_over_every_role_and_onboarded_once_it
         .zip(&seen)
         .filter(|(_, (role, status))| role == OAAR && *status == 403)
         .all(|(c, _)| c.at < opens));
-    // At most 2 calls in any second: about 6 denials in the 3 closed seconds, not dozens.
+    // At most 2 calls in any second: a round of two roles about once a second while closed,
+    // not dozens. Counted from the first call rather than from when the test closed the
+    // account, because a loaded machine may take a second or two to get there; slowness only
+    // ever makes fewer rounds, so the upper bound holds however busy the machine is.
     assert!(peak_per_second(&calls) <= 2, "{seen:?}");
-    assert!((4..=8).contains(&denied.len()), "{seen:?}");
+    let closed_for = opens.saturating_duration_since(calls[0].at).as_secs_f64();
+    let rounds = denied.len() / 2;
+    assert!(rounds >= 1, "polled while closed: {seen:?}");
+    assert!(
+        rounds as f64 <= closed_for + 1.0,
+        "{rounds} rounds in {closed_for:.2} s closed: {seen:?}"
+    );
     assert_complete(&env, &account).await;
 }
 
