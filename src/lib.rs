@@ -5,6 +5,7 @@
 //! [`tfc`] registers the role in a variable set -> [`report`] out. [`onboard`] ties one
 //! account together, [`sweep`] reconciles a whole organization, [`offboard`] cleans up after
 //! closed accounts, and [`handler`] is the single entry point for Lambda and the CLI.
+//! [`metrics`] reports what happened as CloudWatch metrics.
 
 pub mod aws;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod mapping;
+pub mod metrics;
 pub mod offboard;
 pub mod onboard;
 pub mod policy;

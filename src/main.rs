@@ -12,6 +12,7 @@ use serde_json::Value;
 use tfc_onboarder::event::{OnboardRequest, Request, Trigger};
 use tfc_onboarder::handler::Response;
 use tfc_onboarder::mapping::Overrides;
+use tfc_onboarder::metrics::Invocation;
 use tfc_onboarder::{handler, Clients, Config, Onboarder};
 
 /// Makes AWS accounts usable from Terraform Cloud with OIDC dynamic credentials.
@@ -150,7 +151,15 @@ async fn run_lambda() -> ExitCode {
     let service = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
             let deadline = tfc_onboarder::deadline_from_epoch_ms(event.context.deadline);
-            handler::handle(ob, &event.payload, deadline).await
+            let metrics = Invocation::lambda(
+                &event.context.env_config.function_name,
+                &event.context.request_id,
+            );
+            let result = metrics
+                .scope(handler::handle(ob, &event.payload, deadline))
+                .await;
+            metrics.finish();
+            result
         },
     );
     match lambda_runtime::run(service).await {
