@@ -3,7 +3,7 @@
 // The Lambda service future nests the AWS SDK's deep async state machines.
 #![recursion_limit = "256"]
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -111,11 +111,10 @@ fn main() -> ExitCode {
 fn init_tracing(lambda: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if lambda {
         builder
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_current_span(false)
@@ -123,7 +122,13 @@ fn init_tracing(lambda: bool) {
             .without_time()
             .init();
     } else {
-        builder.with_target(false).init();
+        // Log lines go above the reconcile progress line, if one is drawn; colours only on a
+        // terminal, so that CI logs and files stay plain.
+        builder
+            .with_writer(tfc_onboarder::progress::Stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .init();
     }
 }
 
@@ -187,7 +192,16 @@ async fn run_cli(cli: Cli) -> ExitCode {
         }
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(cli.budget_secs);
-    let result = handler::dispatch(ob, request, deadline).await;
+    let progress = matches!(request, Request::Reconcile { .. })
+        && tfc_onboarder::progress::wanted(std::io::stderr().is_terminal(), |name| {
+            std::env::var(name).ok()
+        });
+    let work = handler::dispatch(ob, request, deadline);
+    let result = if progress {
+        tfc_onboarder::progress::follow(&Invocation::plain(), work).await
+    } else {
+        work.await
+    };
     match result {
         Ok(response) => {
             print(&response, cli.output);
