@@ -52,7 +52,7 @@ async fn the_binary_serves_events_through_the_runtime_api() {
         .env_clear()
         .envs(function_env(moto, &tfc))
         .envs(api.env_for_process())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -111,6 +111,15 @@ async fn the_binary_serves_events_through_the_runtime_api() {
         "{logs}"
     );
     assert!(!logs.contains(TOKEN));
+    // Its metrics (tests/metrics.rs checks them in depth) are on standard output, without it.
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("\"_aws\"") && l.contains(account.as_str())),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(TOKEN));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
