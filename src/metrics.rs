@@ -134,10 +134,15 @@ impl Document {
             .iter()
             .map(|d| {
                 debug_assert!(d.metrics.len() <= MAX_METRICS_PER_DIRECTIVE);
+                let definitions: Vec<Value> = d
+                    .metrics
+                    .iter()
+                    .map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()}))
+                    .collect();
                 json!({
                     "Namespace": NAMESPACE,
                     "Dimensions": [d.dimensions],
-                    "Metrics": d.metrics.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()})).collect::<Vec<_>>(),
+                    "Metrics": definitions,
                 })
             })
             .collect();
@@ -175,11 +180,12 @@ fn trigger_name(trigger: Trigger) -> &'static str {
     }
 }
 
-/// Milliseconds with a microsecond's precision, as CloudWatch keeps them.
+/// Milliseconds, to the microsecond.
 fn millis(d: Duration) -> Value {
     Value::from((d.as_secs_f64() * 1e6).round() / 1e3)
 }
 
+/// Seconds, to the millisecond.
 fn seconds(d: Duration) -> Value {
     Value::from((d.as_secs_f64() * 1e3).round() / 1e3)
 }
@@ -276,8 +282,9 @@ pub fn invocation(
             ],
         )
         .member("request_id", request_id);
-    if let Some(s) = sweep.filter(|s| s.remaining.is_some()) {
-        let remaining = s.remaining.unwrap_or_default();
+    // A sweep that stopped before its end (it could not list the accounts or the variable
+    // sets) has no progress to report.
+    if let Some((s, remaining)) = sweep.and_then(|s| Some((s, s.remaining?))) {
         doc = doc.metrics(
             &[FUNCTION_NAME],
             vec![
@@ -536,6 +543,7 @@ mod tests {
         }
     }
 
+    /// The README's example document.
     #[test]
     fn an_onboarding_is_one_count_by_outcome_with_its_timings() {
         let doc = onboarding(
