@@ -35,11 +35,11 @@ pub struct Clients {
 impl Clients {
     pub fn new(base: SdkConfig, cfg: &Config) -> Result<Self, TfcError> {
         let secrets = matches!(cfg.token, crate::config::TokenSource::SecretsManager(_))
-            .then(|| crate::sdk_client!(aws_sdk_secretsmanager, &base));
+            .then(|| crate::aws::sdk_client!(aws_sdk_secretsmanager, &base));
         Ok(Self {
-            sts: crate::sdk_client!(aws_sdk_sts, &base),
-            organizations: crate::sdk_client!(aws_sdk_organizations, &base),
-            events: crate::sdk_client!(aws_sdk_eventbridge, &base),
+            sts: crate::aws::sdk_client!(aws_sdk_sts, &base),
+            organizations: crate::aws::sdk_client!(aws_sdk_organizations, &base),
+            events: crate::aws::sdk_client!(aws_sdk_eventbridge, &base),
             tfc: TfcClient::new(cfg, secrets)?,
             base,
         })
@@ -234,7 +234,7 @@ impl Onboarder {
             Err(reason) => return Ok(Some(reason)),
         };
         report.access_role = Some(member.role);
-        let iam_client = crate::sdk_client!(aws_sdk_iam, &member.config);
+        let iam_client = crate::aws::sdk_client!(aws_sdk_iam, &member.config);
         let iam = Iam {
             client: &iam_client,
             retrying: self.retrying(deadline),

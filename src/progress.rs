@@ -98,6 +98,13 @@ fn draw(text: &str, last: bool) {
     *shown = (!last).then(|| text.to_owned());
 }
 
+fn clear() {
+    let mut shown = shown();
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(CLEAR).and_then(|()| err.flush());
+    *shown = None;
+}
+
 /// Runs `work` in `metrics`' scope while drawing its sweep's progress every [`EVERY`]; the
 /// final state stays on screen.
 pub async fn follow<F: Future>(metrics: &Arc<Invocation>, work: F) -> F::Output {
@@ -122,7 +129,11 @@ pub async fn follow<F: Future>(metrics: &Arc<Invocation>, work: F) -> F::Output 
         out = metrics.scope(work) => out,
         never = redraw => never,
     };
-    draw(&text(), true);
+    match metrics.sweep_progress() {
+        Some(p) => draw(&line(&p, p.started.elapsed()), true),
+        // Refused before it started (a bad continuation): the error says why.
+        None => clear(),
+    }
     out
 }
 

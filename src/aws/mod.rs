@@ -145,7 +145,6 @@ impl Intercept for SdkRetries {
 
 /// A client of the SDK crate `$service` from an `SdkConfig`, its retries counted by
 /// [`SdkRetries`].
-#[macro_export]
 macro_rules! sdk_client {
     ($service:ident, $config:expr) => {
         $service::Client::from_conf(
@@ -155,6 +154,7 @@ macro_rules! sdk_client {
         )
     };
 }
+pub(crate) use sdk_client;
 
 #[cfg(test)]
 mod tests {
