@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -17,19 +17,7 @@ use support::tfc_fake::{FakeOptions, TfcFake};
 /// Environment for the binary: the management account's (test) credentials and moto's
 /// endpoint from the standard AWS variables, the fake from TFE_ADDRESS.
 fn function_env(moto: &Moto, tfc: &TfcFake) -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = base_vars(&tfc.url(), &[("RUST_LOG", "info")])
-        .into_iter()
-        .collect();
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", moto.url()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-    ] {
-        vars.push((k.into(), v));
-    }
-    vars
+    binary_env(&tfc.url(), &moto.url(), &[("RUST_LOG", "info")])
 }
 
 fn fake_options() -> FakeOptions {
@@ -48,15 +36,11 @@ async fn the_binary_serves_events_through_the_runtime_api() {
     let tfc = TfcFake::start(fake_options()).await;
     let api = RuntimeApi::start().await;
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tfc-onboarder"))
-        .env_clear()
-        .envs(function_env(moto, &tfc))
-        .envs(api.env_for_process())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the function");
+    let mut child = spawn_lambda(
+        &api,
+        env!("CARGO_BIN_EXE_tfc-onboarder"),
+        &function_env(moto, &tfc),
+    );
 
     let onboard = api.push_event(sample_event("create-account-result.json", &account));
     let Outcome::Response(report) = api.wait_outcome(&onboard, Duration::from_secs(60)).await

@@ -12,20 +12,11 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Map, Value};
 use support::env::*;
 use support::fault_proxy::AwsFault;
-use support::moto::Moto;
 use support::runtime_api::{Outcome, RuntimeApi};
 use support::tfc_fake::{FakeOptions, FaultKind};
 
 const FUNCTION: &str = "tfc-onboarder";
 const NAMESPACE: &str = "TfcOnboarder";
-
-/// A moto of its own: the sweeps here go over the whole organization.
-async fn private_moto() -> &'static Moto {
-    let moto = tokio::task::spawn_blocking(|| Moto::start(false))
-        .await
-        .expect("start moto");
-    Box::leak(Box::new(moto))
-}
 
 /// Every Terraform Cloud answer takes 200 to 250 ms, so that one account takes at least that
 /// long and a sweep with a short budget stops part-way.
@@ -41,26 +32,15 @@ fn slow_fake() -> FakeOptions {
 /// The binary's environment, configured like a deployment: AWS through the fault proxy,
 /// Terraform Cloud at the fake, one account at a time in a sweep.
 fn function_env(env: &TestEnv) -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = base_vars(
+    binary_env(
         &env.tfc.url(),
+        &env.proxy.url(),
         &[
             ("RUST_LOG", "info"),
             ("ONBOARD_ROLE_POLICY_ARNS", "none"),
             ("ONBOARD_CONCURRENCY", "1"),
         ],
     )
-    .into_iter()
-    .collect();
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", env.proxy.url()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-    ] {
-        vars.push((k.into(), v));
-    }
-    vars
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,15 +337,11 @@ async fn the_lambda_writes_valid_emf_and_the_dashboard_graphs_exactly_what_it_wr
     let members = 3 + others.len();
 
     let api = RuntimeApi::start().await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tfc-onboarder"))
-        .env_clear()
-        .envs(function_env(&env))
-        .envs(api.env_for_process())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the function");
+    let mut child = spawn_lambda(
+        &api,
+        env!("CARGO_BIN_EXE_tfc-onboarder"),
+        &function_env(&env),
+    );
     let mut requests = Vec::new();
     let mut invoke = |event: Value| {
         let id = api.push_event(event);

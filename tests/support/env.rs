@@ -12,6 +12,7 @@ use tfc_onboarder::{Clients, Config, Onboarder};
 
 use super::fault_proxy::FaultProxy;
 use super::moto::{sdk_config_in, Moto};
+use super::runtime_api::RuntimeApi;
 use super::tfc_fake::{FakeOptions, Fault, FaultKind, TfcFake};
 
 pub const ORG: &str = "acme";
@@ -43,6 +44,54 @@ pub fn base_vars(tfc_url: &str, extra: &[(&str, &str)]) -> HashMap<String, Strin
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
+    vars
+}
+
+/// A private, empty server (without the AWS-managed policies) for the rest of the test
+/// process: for tests that go over every account of their organization. A leaked server is
+/// still killed with the process.
+pub async fn private_moto() -> &'static Moto {
+    let moto = tokio::task::spawn_blocking(|| Moto::start(false))
+        .await
+        .expect("start moto");
+    Box::leak(Box::new(moto))
+}
+
+/// The real binary as a Lambda served by `api`, with `env` and nothing else from this process;
+/// its standard output (the metrics) and error (the logs) piped.
+pub fn spawn_lambda(
+    api: &RuntimeApi,
+    program: &str,
+    env: &[(String, String)],
+) -> tokio::process::Child {
+    tokio::process::Command::new(program)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(api.env_for_process())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program}: {e}"))
+}
+
+/// The environment of the binary, configured like a deployment: [`base_vars`] with `extra`,
+/// and the standard AWS variables with test credentials and `aws_endpoint`.
+pub fn binary_env(
+    tfc_url: &str,
+    aws_endpoint: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = base_vars(tfc_url, extra).into_iter().collect();
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", aws_endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        vars.push((k.into(), v.into()));
+    }
     vars
 }
 
