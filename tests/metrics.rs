@@ -513,7 +513,9 @@ async fn the_lambda_writes_valid_emf_and_the_dashboard_graphs_exactly_what_it_wr
     let done = cut["SweepAccountsDone"].as_u64().unwrap() as usize;
     let remaining = cut["SweepAccountsRemaining"].as_u64().unwrap() as usize;
     assert_eq!(cut["SweepAccountsTotal"], members);
-    assert!(done >= 1 && remaining >= 1, "{cut:?}");
+    // Each account costs at least one 200 ms Terraform Cloud call, one at a time: no more
+    // than about 9 fit in the 2 s, so some are always left over.
+    assert!(remaining >= 1, "{cut:?}");
     assert_eq!(done + remaining, members);
     assert_eq!(cut["SweepContinuations"], 1);
     assert_eq!(cut["continuation"], marker.as_str());
