@@ -10,6 +10,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod error;
 pub mod event;

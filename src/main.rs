@@ -74,6 +74,18 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check, reading only, that everything the function needs is in place; exits 1 on any
+    /// failed check.
+    Doctor {
+        /// How many member accounts (the newest) to try every access role in.
+        #[arg(long, default_value_t = tfc_onboarder::doctor::DEFAULT_SAMPLE,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=tfc_onboarder::doctor::MAX_SAMPLE as u64))]
+        sample: usize,
+        /// ARN of the deployed function (terraform output function_arn), to check the
+        /// EventBridge rules that invoke it; without it that check is skipped, saying so.
+        #[arg(long)]
+        function_arn: Option<String>,
+    },
     /// Process one event exactly as the Lambda would (a file, or - for standard input).
     Handle {
         /// Path of the JSON event (see events/).
@@ -160,8 +172,14 @@ async fn run_lambda() -> ExitCode {
                 &event.context.env_config.function_name,
                 &event.context.request_id,
             );
+            let function = &event.context.invoked_function_arn;
             let result = metrics
-                .scope(handler::handle(ob, &event.payload, deadline))
+                .scope(handler::handle_in_lambda(
+                    ob,
+                    &event.payload,
+                    deadline,
+                    function,
+                ))
                 .await;
             metrics.finish();
             result
@@ -205,7 +223,11 @@ async fn run_cli(cli: Cli) -> ExitCode {
     match result {
         Ok(response) => {
             print(&response, cli.output);
-            let failed = matches!(&response, Response::Summary(s) if !s.failures.is_empty());
+            let failed = match &response {
+                Response::Summary(s) => !s.failures.is_empty(),
+                Response::Doctor(d) => !d.ok,
+                _ => false,
+            };
             if failed {
                 ExitCode::FAILURE
             } else {
@@ -256,6 +278,18 @@ fn cli_request(command: Command) -> Result<Request, String> {
             dry_run,
             cause: "manual".into(),
         },
+        Command::Doctor {
+            sample,
+            function_arn,
+        } => Request::Doctor(tfc_onboarder::doctor::DoctorRequest {
+            sample,
+            function_arn: match function_arn {
+                Some(arn) => Some(tfc_onboarder::doctor::unqualified_function_arn(&arn).ok_or_else(
+                    || format!("--function-arn `{arn}` is not a Lambda function ARN (arn:aws:lambda:<Region>:<account>:function:<name>; terraform output function_arn)"),
+                )?),
+                None => None,
+            },
+        }),
         Command::Handle { event } => {
             let mut bytes = Vec::new();
             let read = if event == "-" {
@@ -286,6 +320,7 @@ fn print(response: &Response, output: Output) {
                 println!("time budget ran out: resume with --continuation {c}");
             }
         }
+        (Output::Table, Response::Doctor(d)) => print!("{}", tfc_onboarder::doctor::render(d)),
         (Output::Table, Response::Skipped { reason, .. }) => println!("skipped: {reason}"),
         (Output::Json, r) => println!("{}", serde_json::to_string_pretty(r).unwrap_or_default()),
     }

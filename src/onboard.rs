@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use tokio::time::Instant;
 
@@ -29,17 +30,30 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub organizations: aws_sdk_organizations::Client,
     pub events: aws_sdk_eventbridge::Client,
+    /// Only `doctor` reads CloudTrail.
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub tfc: TfcClient,
 }
 
 impl Clients {
     pub fn new(base: SdkConfig, cfg: &Config) -> Result<Self, TfcError> {
+        // The SDK has no timeout of its own for an answer that never comes: one attempt is
+        // given up after ONBOARD_AWS_TIMEOUT_MS and retried like any transient error, so a
+        // hung connection cannot hold an onboarding, or a whole sweep, until the deadline.
+        // The member accounts' clients are built from `base` and keep it.
+        let timeouts = base
+            .timeout_config()
+            .map_or_else(TimeoutConfig::builder, TimeoutConfig::to_builder)
+            .operation_attempt_timeout(cfg.aws_timeout)
+            .build();
+        let base = base.to_builder().timeout_config(timeouts).build();
         let secrets = matches!(cfg.token, crate::config::TokenSource::SecretsManager(_))
             .then(|| crate::aws::sdk_client!(aws_sdk_secretsmanager, &base));
         Ok(Self {
             sts: crate::aws::sdk_client!(aws_sdk_sts, &base),
             organizations: crate::aws::sdk_client!(aws_sdk_organizations, &base),
             events: crate::aws::sdk_client!(aws_sdk_eventbridge, &base),
+            cloudtrail: crate::aws::sdk_client!(aws_sdk_cloudtrail, &base),
             tfc: TfcClient::new(cfg, secrets)?,
             base,
         })

@@ -22,7 +22,6 @@ const VARSETS: &str = "/organizations/acme/varsets";
 const VARS: &str = "/relationships/vars";
 const ROLE: &str = "terraform-cloud";
 const SUB: &str = "organization:acme:project:*:workspace:*:run_phase:*";
-const AUDIENCE: &str = "aws.workload.identity";
 
 fn aws_error(action: &'static str, times: usize, status: u16, code: &'static str) -> AwsFault {
     AwsFault::error(action, times, status, code, "injected by the test")
@@ -39,14 +38,6 @@ fn aws_lost(action: &'static str, status: u16, code: &'static str) -> AwsFault {
             message: "injected by the test",
         },
     }
-}
-
-fn expected_vars(account: &str) -> Vec<(String, String)> {
-    vec![
-        ("AWS_DEFAULT_REGION".into(), "eu-west-1".into()),
-        ("TFC_AWS_PROVIDER_AUTH".into(), "true".into()),
-        ("TFC_AWS_RUN_ROLE_ARN".into(), role_arn(account)),
-    ]
 }
 
 /// Arrival times of `method` requests on paths ending in `suffix`, in order.
@@ -68,46 +59,6 @@ fn actions(report: &Report, resource: &str) -> Vec<Action> {
         .filter(|c| c.resource == resource)
         .map(|c| c.action)
         .collect()
-}
-
-async fn role_names(iam: &aws_sdk_iam::Client) -> Vec<String> {
-    let out = iam.list_roles().send().await.expect("ListRoles");
-    out.roles()
-        .iter()
-        .map(|r| r.role_name().to_owned())
-        .collect()
-}
-
-/// The complete, documented end state for `account`, with nothing duplicated.
-async fn assert_complete(env: &TestEnv, account: &str) {
-    let iam = env.member_iam(account).await;
-    assert_eq!(provider_count(&iam).await, 1, "exactly one OIDC provider");
-    assert_eq!(
-        provider_client_ids(&iam, account).await,
-        Some(vec![AUDIENCE.to_owned()])
-    );
-    assert_eq!(
-        role_names(&iam).await.iter().filter(|n| *n == ROLE).count(),
-        1
-    );
-    assert_eq!(
-        trust_policy_of(&iam, ROLE).await,
-        expected_trust_policy(account, SUB)
-    );
-    assert_eq!(attached_policies(&iam, ROLE).await, [ADMIN]);
-    let sets: Vec<_> = env
-        .tfc
-        .varsets(ORG)
-        .into_iter()
-        .filter(|s| s.name == set_name(account))
-        .collect();
-    assert_eq!(sets.len(), 1, "exactly one variable set");
-    assert!(!sets[0].global);
-    // Sorted (key, value) pairs equal to the three wanted ones: each key exactly once.
-    assert_eq!(
-        set_vars(&env.tfc, &set_name(account)),
-        expected_vars(account)
-    );
 }
 
 /// Uses up injected faults with harmless reads, as if the outage had ended.
@@ -335,7 +286,7 @@ async fn a_create_that_succeeded_behind_a_504_is_adopted_not_repeated() {
         [502, 201, 201],
         "three variables, none posted twice"
     );
-    assert_eq!(set_vars(&env.tfc, &set_name(&other)), expected_vars(&other));
+    assert_eq!(set_vars(&env.tfc, &set_name(&other)), default_vars(&other));
 }
 
 #[tokio::test]
@@ -757,7 +708,7 @@ async fn creates_whose_answer_was_lost_are_adopted() {
         expected_trust_policy(&other, SUB)
     );
     assert_eq!(attached_policies(&iam, ROLE).await, [ADMIN]);
-    assert_eq!(set_vars(&env.tfc, &set_name(&other)), expected_vars(&other));
+    assert_eq!(set_vars(&env.tfc, &set_name(&other)), default_vars(&other));
 }
 
 #[tokio::test]

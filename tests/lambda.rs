@@ -36,10 +36,9 @@ async fn the_binary_serves_events_through_the_runtime_api() {
     let tfc = TfcFake::start(fake_options()).await;
     let api = RuntimeApi::start().await;
 
-    let mut child = spawn_lambda(
-        &api,
+    let mut child = api.spawn_function(
         env!("CARGO_BIN_EXE_tfc-onboarder"),
-        &function_env(moto, &tfc),
+        function_env(moto, &tfc),
     );
 
     let onboard = api.push_event(sample_event("create-account-result.json", &account));
@@ -68,16 +67,7 @@ async fn the_binary_serves_events_through_the_runtime_api() {
     assert_eq!(skipped["outcome"], "skipped");
 
     let bad = api.push_event(serde_json::json!({"account_id": "12345"}));
-    match api.wait_outcome(&bad, Duration::from_secs(30)).await {
-        Outcome::Error {
-            error_type,
-            message,
-        } => {
-            assert_eq!(error_type, "NonRetryable.InvalidEvent");
-            assert!(message.contains("12345"), "{message}");
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    api.expect_invalid_event(&bad, "12345").await;
 
     child.start_kill().expect("stop the function");
     let out = child.wait_with_output().await.expect("function output");

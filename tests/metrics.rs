@@ -337,11 +337,7 @@ async fn the_lambda_writes_valid_emf_and_the_dashboard_graphs_exactly_what_it_wr
     let members = 3 + others.len();
 
     let api = RuntimeApi::start().await;
-    let mut child = spawn_lambda(
-        &api,
-        env!("CARGO_BIN_EXE_tfc-onboarder"),
-        &function_env(&env),
-    );
+    let mut child = api.spawn_function(env!("CARGO_BIN_EXE_tfc-onboarder"), function_env(&env));
     let mut requests = Vec::new();
     let mut invoke = |event: Value| {
         let id = api.push_event(event);

@@ -1,8 +1,10 @@
 //! AWS steps. Each reads actual state first and writes only what differs.
 
+pub mod cloudtrail;
 pub mod events;
 pub mod iam;
 pub mod organizations;
+pub mod rules;
 pub mod sts;
 
 use std::future::Future;

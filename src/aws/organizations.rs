@@ -26,13 +26,13 @@ impl AccountInfo {
     /// How long ago the account joined, in whole seconds; decides whether AccessDenied means
     /// "not ready yet".
     pub fn joined_secs_ago(&self) -> Option<u64> {
+        self.joined_secs_before(std::time::SystemTime::now())
+    }
+
+    /// How long before `now` the account joined, in whole seconds (0 for a time ahead of it).
+    pub fn joined_secs_before(&self, now: std::time::SystemTime) -> Option<u64> {
         let joined = self.joined?;
-        Some(
-            std::time::SystemTime::now()
-                .duration_since(joined)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        )
+        Some(now.duration_since(joined).map(|d| d.as_secs()).unwrap_or(0))
     }
 }
 

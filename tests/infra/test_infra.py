@@ -67,6 +67,7 @@ NOT_SET_BY_MODULE = {
     "TFE_TOKEN",
     "TFE_RATE_LIMIT",
     "TFE_TIMEOUT_MS",
+    "ONBOARD_AWS_TIMEOUT_MS",
     "ONBOARD_EVENT_BUS",
     "ONBOARD_RETRY_BASE_MS",
     "ONBOARD_NEW_ACCOUNT_WINDOW_SECS",
@@ -949,8 +950,25 @@ def test_organizations_access(function_statements: list[dict], module: Module):
     assert module.locals["organizations_arn_prefix"] == "arn:${local.partition}:organizations::${local.account_id}"
 
 
+def test_doctor_reads_trails_and_the_accounts_own_rules(function_statements: list[dict]):
+    (listing,) = _statements_with(function_statements, "cloudtrail:DescribeTrails")
+    assert listing["actions"] == ["cloudtrail:DescribeTrails"]
+    assert listing["resources"] == ["*"]
+    (trails,) = _statements_with(function_statements, "cloudtrail:GetTrailStatus")
+    assert set(trails["actions"]) == {"cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"}
+    # Any Region (a multi-Region trail is read in its home Region), this account only.
+    assert trails["resources"] == ["arn:${local.partition}:cloudtrail:*:${local.account_id}:trail/*"]
+    (rules,) = _statements_with(function_statements, "events:ListRuleNamesByTarget")
+    assert set(rules["actions"]) == {"events:ListRuleNamesByTarget", "events:DescribeRule"}
+    assert rules["resources"] == ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/*"]
+    for statement in (listing, trails, rules):
+        assert statement.get("condition") is None and statement.get("for_each") is None
+        assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) for a in statement["actions"]), "reads only"
+
+
 def test_star_resources_only_where_iam_requires_it(function_statements: list[dict]):
     allowed_on_star = {
+        "cloudtrail:DescribeTrails",
         "organizations:DescribeOrganization",
         "organizations:ListAccounts",
         "xray:PutTraceSegments",
@@ -1010,6 +1028,11 @@ def test_every_function_permission_is_accounted_for(function_statements: list[di
         "organizations:ListTagsForResource",
         "organizations:DescribeOrganization",
         "organizations:ListAccounts",
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:GetEventSelectors",
+        "events:DescribeRule",
+        "events:ListRuleNamesByTarget",
         "secretsmanager:GetSecretValue",
         "kms:Decrypt",
         "kms:GenerateDataKey",

@@ -38,6 +38,16 @@ MANUAL_ACCOUNT = "444455556666"  # the account events/manual.json names
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 APPROVAL = r"Only 'yes' will be accepted to approve\.\s*\n\s*Enter a value: "
 APPLY_DONE = r"Apply complete! Resources: \d+ added"
+DOCTOR_CHECKS = ["credentials", "cloudtrail", "event rules", "terraform cloud", "access roles", "role policies"]
+# Each read doctor needs beyond what onboarding needs, and the check that stops working
+# without it.
+DOCTOR_READS = {
+    "cloudtrail:DescribeTrails": "cloudtrail",
+    "cloudtrail:GetTrailStatus": "cloudtrail",
+    "cloudtrail:GetEventSelectors": "cloudtrail",
+    "events:ListRuleNamesByTarget": "event rules",
+    "events:DescribeRule": "event rules",
+}
 
 
 @dataclass
@@ -78,6 +88,8 @@ def _organization_trail(stage: Stage) -> str:
         TrailName=trail["TrailARN"],
         EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}],
     )
+    # A landing zone's trail logs (a new trail does not until started).
+    cloudtrail.start_logging(Name="aws-controltower-BaselineCloudTrail")
     return trail["TrailARN"]
 
 
@@ -165,7 +177,7 @@ def test_readme_deploy_section_ran_verbatim(stage: Stage, deployment: Deployment
     assert stage.token not in run.output, "the token was echoed to the terminal"
     # Step 0 found the landing zone's trail and what it records.
     assert f"{deployment.trail_arn} (home Region us-east-1, organization trail: False, all Regions: True)" in run.output
-    # Step 4: the manual event onboarded the account it names.
+    # Step 5: the manual event onboarded the account it names.
     report = json.loads((stage.scratch / COMPLETE / "out.json").read_text())
     assert report["account_id"] == MANUAL_ACCOUNT and report["outcome"] == "onboarded", report
     invocation = next(i for i in stage.lambdas.invocations if i.event == json.loads((EVENTS / "manual.json").read_text()))
@@ -180,6 +192,13 @@ def test_readme_deploy_section_ran_verbatim(stage: Stage, deployment: Deployment
         assert statement["Condition"]["StringLike"]["app.terraform.io:sub"] == (
             f"organization:{ORGANIZATION}:project:landing-zone:workspace:*:run_phase:{phase}"
         )
+    # Step 4: the deployed function's doctor found everything in place, reading only.
+    doctor = json.loads((stage.scratch / COMPLETE / "doctor.json").read_text())
+    assert doctor["ok"] is True, json.dumps(doctor, indent=2)
+    assert [(c["check"], c["status"]) for c in doctor["checks"]] == [
+        (name, "pass") for name in DOCTOR_CHECKS
+    ], json.dumps(doctor, indent=2)
+
     variables = stage.fake.varsets()[f"aws-{MANUAL_ACCOUNT}"]
     assert variables["TFC_AWS_PROVIDER_AUTH"] == "true"
     assert variables["TFC_AWS_PLAN_ROLE_ARN"] == f"arn:aws:iam::{MANUAL_ACCOUNT}:role/terraform-cloud-plan"
@@ -188,7 +207,7 @@ def test_readme_deploy_section_ran_verbatim(stage: Stage, deployment: Deployment
     ready = _ready_events(stage, deployment.ready_queue_url)
     assert [(e["detail-type"], e["detail"]["account_id"]) for e in ready] == [("Account Onboarded", MANUAL_ACCOUNT)]
     deployment.onboarded.append(MANUAL_ACCOUNT)
-    # Step 5: the dashboard's address.
+    # Step 6: the dashboard's address.
     assert f"https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name={FUNCTION}" in run.output
 
 
@@ -367,6 +386,58 @@ def test_a_removed_permission_breaks_the_path_that_needs_it(stage: Stage, deploy
     restored = _report(_deliver_once(stage, sample("create-account-result.json", account), f"{FUNCTION}-create-account-result"))
     assert restored["outcome"] == "onboarded", restored
     _ready_events(stage, deployment.ready_queue_url)
+
+
+def _without(policy: dict[str, Any], action: str) -> dict[str, Any]:
+    """The policy with `action` taken out (and any statement left without an action)."""
+    reduced = copy.deepcopy(policy)
+    kept = []
+    for statement in reduced["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        statement["Action"] = [a for a in actions if a != action]
+        if statement["Action"]:
+            kept.append(statement)
+    reduced["Statement"] = kept
+    assert reduced != policy, f"{action} is not in the deployed policy"
+    return reduced
+
+
+def _doctor(stage: Stage) -> dict[str, Any]:
+    before = len(stage.lambdas.invocations)
+    stage.world.client("lambda", stage.operator).invoke(
+        FunctionName=FUNCTION, Payload=json.dumps({"action": "doctor"}).encode()
+    )
+    assert len(stage.lambdas.invocations) == before + 1
+    return _report(_last(stage))
+
+
+def test_doctor_needs_each_of_its_reads_and_nothing_more(stage: Stage, deployment: Deployment):
+    """doctor under IAM enforcement with the deployed role: everything passes, and taking
+    out any one of the reads it added to the policy fails the check that needs it, naming
+    the action to allow."""
+    healthy = _doctor(stage)
+    assert healthy["ok"] is True, json.dumps(healthy, indent=2)
+    assert [c["check"] for c in healthy["checks"] if c["status"] == "pass"] == DOCTOR_CHECKS
+    varsets_before = stage.fake.varsets()
+
+    iam = stage.world.client("iam", stage.operator)
+    (name,) = iam.list_role_policies(RoleName=FUNCTION)["PolicyNames"]
+    original = iam.get_role_policy(RoleName=FUNCTION, PolicyName=name)["PolicyDocument"]
+    outcomes = {}
+    try:
+        for action, check in DOCTOR_READS.items():
+            iam.put_role_policy(RoleName=FUNCTION, PolicyName=name, PolicyDocument=json.dumps(_without(original, action)))
+            answer = _doctor(stage)
+            failed = {c["check"]: c for c in answer["checks"] if c["status"] == "fail"}
+            assert answer["ok"] is False and list(failed) == [check], json.dumps(answer, indent=2)
+            text = json.dumps(failed[check])
+            assert "AccessDenied" in text and f"allow {action}" in failed[check]["fix"], text
+            outcomes[action] = failed[check]["summary"]
+    finally:
+        iam.put_role_policy(RoleName=FUNCTION, PolicyName=name, PolicyDocument=json.dumps(original))
+    fact("doctor without each of its reads", json.dumps(outcomes, indent=2))
+    assert _doctor(stage)["ok"] is True
+    assert stage.fake.varsets() == varsets_before, "doctor changed Terraform Cloud"
 
 
 def test_the_deployed_dashboard_graphs_what_the_deployed_function_wrote(stage: Stage, deployment: Deployment):

@@ -12,7 +12,6 @@ use tfc_onboarder::{Clients, Config, Onboarder};
 
 use super::fault_proxy::FaultProxy;
 use super::moto::{sdk_config_in, Moto};
-use super::runtime_api::RuntimeApi;
 use super::tfc_fake::{FakeOptions, Fault, FaultKind, TfcFake};
 
 pub const ORG: &str = "acme";
@@ -55,24 +54,6 @@ pub async fn private_moto() -> &'static Moto {
         .await
         .expect("start moto");
     Box::leak(Box::new(moto))
-}
-
-/// The real binary as a Lambda served by `api`, with `env` and nothing else from this process;
-/// its standard output (the metrics) and error (the logs) piped.
-pub fn spawn_lambda(
-    api: &RuntimeApi,
-    program: &str,
-    env: &[(String, String)],
-) -> tokio::process::Child {
-    tokio::process::Command::new(program)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .envs(api.env_for_process())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {program}: {e}"))
 }
 
 /// The environment of the binary, configured like a deployment: [`base_vars`] with `extra`,
@@ -344,4 +325,52 @@ pub fn set_vars(tfc: &TfcFake, name: &str) -> Vec<(String, String)> {
         .collect();
     vars.sort();
     vars
+}
+
+pub async fn role_names(iam: &aws_sdk_iam::Client) -> Vec<String> {
+    let out = iam.list_roles().send().await.expect("ListRoles");
+    out.roles()
+        .iter()
+        .map(|r| r.role_name().to_owned())
+        .collect()
+}
+
+/// The complete, documented end state for `account` with the default settings, with nothing
+/// duplicated.
+pub async fn assert_complete(env: &TestEnv, account: &str) {
+    let iam = env.member_iam(account).await;
+    assert_eq!(provider_count(&iam).await, 1, "exactly one OIDC provider");
+    assert_eq!(
+        provider_client_ids(&iam, account).await,
+        Some(vec!["aws.workload.identity".to_owned()])
+    );
+    assert_eq!(
+        role_names(&iam)
+            .await
+            .iter()
+            .filter(|n| *n == "terraform-cloud")
+            .count(),
+        1
+    );
+    assert_eq!(
+        trust_policy_of(&iam, "terraform-cloud").await,
+        expected_trust_policy(
+            account,
+            "organization:acme:project:*:workspace:*:run_phase:*"
+        )
+    );
+    assert_eq!(attached_policies(&iam, "terraform-cloud").await, [ADMIN]);
+    let sets: Vec<_> = env
+        .tfc
+        .varsets(ORG)
+        .into_iter()
+        .filter(|s| s.name == set_name(account))
+        .collect();
+    assert_eq!(sets.len(), 1, "exactly one variable set");
+    assert!(!sets[0].global);
+    // Sorted (key, value) pairs equal to the three wanted ones: each key exactly once.
+    assert_eq!(
+        set_vars(&env.tfc, &set_name(account)),
+        default_vars(account)
+    );
 }
