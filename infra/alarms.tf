@@ -25,6 +25,15 @@ locals {
         dimensions  = { QueueName = aws_sqs_queue.failures.name }
         statistic   = "Maximum"
       }
+      # A sweep reports a failed account in its summary, not as a function
+      # error; this is the alarm that sees those too.
+      onboarding-failures = {
+        description = "The ${var.name} function could not onboard an account (in the daily sweep too, which is not a function error). The function's log, and the dashboard's Recent failures table, say which account and why."
+        namespace   = "TfcOnboarder"
+        metric      = "Onboardings"
+        dimensions  = { FunctionName = aws_lambda_function.this.function_name, Outcome = "failed" }
+        statistic   = "Sum"
+      }
       events-dlq-not-empty = {
         description = "EventBridge could not deliver an account event to the ${var.name} function; the event is in ${aws_sqs_queue.events_dlq.name}. Re-invoke the function with it once the cause is fixed."
         namespace   = "AWS/SQS"

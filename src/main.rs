@@ -3,7 +3,7 @@
 // The Lambda service future nests the AWS SDK's deep async state machines.
 #![recursion_limit = "256"]
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use serde_json::Value;
 use tfc_onboarder::event::{OnboardRequest, Request, Trigger};
 use tfc_onboarder::handler::Response;
 use tfc_onboarder::mapping::Overrides;
+use tfc_onboarder::metrics::Invocation;
 use tfc_onboarder::{handler, Clients, Config, Onboarder};
 
 /// Makes AWS accounts usable from Terraform Cloud with OIDC dynamic credentials.
@@ -122,11 +123,10 @@ fn main() -> ExitCode {
 fn init_tracing(lambda: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if lambda {
         builder
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_current_span(false)
@@ -134,7 +134,13 @@ fn init_tracing(lambda: bool) {
             .without_time()
             .init();
     } else {
-        builder.with_target(false).init();
+        // Log lines go above the reconcile progress line, if one is drawn; colours only on a
+        // terminal, so that CI logs and files stay plain.
+        builder
+            .with_writer(tfc_onboarder::progress::Stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .init();
     }
 }
 
@@ -162,8 +168,21 @@ async fn run_lambda() -> ExitCode {
     let service = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
             let deadline = tfc_onboarder::deadline_from_epoch_ms(event.context.deadline);
+            let metrics = Invocation::lambda(
+                &event.context.env_config.function_name,
+                &event.context.request_id,
+            );
             let function = &event.context.invoked_function_arn;
-            handler::handle_in_lambda(ob, &event.payload, deadline, function).await
+            let result = metrics
+                .scope(handler::handle_in_lambda(
+                    ob,
+                    &event.payload,
+                    deadline,
+                    function,
+                ))
+                .await;
+            metrics.finish();
+            result
         },
     );
     match lambda_runtime::run(service).await {
@@ -191,7 +210,16 @@ async fn run_cli(cli: Cli) -> ExitCode {
         }
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(cli.budget_secs);
-    let result = handler::dispatch(ob, request, deadline).await;
+    let progress = matches!(request, Request::Reconcile { .. })
+        && tfc_onboarder::progress::wanted(std::io::stderr().is_terminal(), |name| {
+            std::env::var(name).ok()
+        });
+    let work = handler::dispatch(ob, request, deadline);
+    let result = if progress {
+        tfc_onboarder::progress::follow(&Invocation::plain(), work).await
+    } else {
+        work.await
+    };
     match result {
         Ok(response) => {
             print(&response, cli.output);

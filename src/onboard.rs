@@ -48,12 +48,12 @@ impl Clients {
             .build();
         let base = base.to_builder().timeout_config(timeouts).build();
         let secrets = matches!(cfg.token, crate::config::TokenSource::SecretsManager(_))
-            .then(|| aws_sdk_secretsmanager::Client::new(&base));
+            .then(|| crate::aws::sdk_client!(aws_sdk_secretsmanager, &base));
         Ok(Self {
-            sts: aws_sdk_sts::Client::new(&base),
-            organizations: aws_sdk_organizations::Client::new(&base),
-            events: aws_sdk_eventbridge::Client::new(&base),
-            cloudtrail: aws_sdk_cloudtrail::Client::new(&base),
+            sts: crate::aws::sdk_client!(aws_sdk_sts, &base),
+            organizations: crate::aws::sdk_client!(aws_sdk_organizations, &base),
+            events: crate::aws::sdk_client!(aws_sdk_eventbridge, &base),
+            cloudtrail: crate::aws::sdk_client!(aws_sdk_cloudtrail, &base),
             tfc: TfcClient::new(cfg, secrets)?,
             base,
         })
@@ -158,6 +158,7 @@ impl Onboarder {
         lookup: &Lookup,
         deadline: Instant,
     ) -> Report {
+        let started = Instant::now();
         let dry_run = req.dry_run || self.cfg.dry_run;
         let mut report = Report::new(req.account.clone(), dry_run);
         match self
@@ -186,6 +187,13 @@ impl Onboarder {
             report = %serde_json::to_string(&report).unwrap_or_default(),
             "onboarding report"
         );
+        let ready = crate::metrics::time_to_ready(
+            report.outcome,
+            report.joined,
+            std::time::SystemTime::now(),
+            self.cfg.new_account_window,
+        );
+        crate::metrics::onboarded(&report, req.trigger, started.elapsed(), ready);
         report
     }
 
@@ -211,6 +219,7 @@ impl Onboarder {
                 fail(Step::DescribeAccount, account)(e)
             })?,
         };
+        report.joined = info.joined;
         if !info.active {
             return Ok(Some(format!("account state is {}", info.state)));
         }
@@ -239,7 +248,7 @@ impl Onboarder {
             Err(reason) => return Ok(Some(reason)),
         };
         report.access_role = Some(member.role);
-        let iam_client = aws_sdk_iam::Client::new(&member.config);
+        let iam_client = crate::aws::sdk_client!(aws_sdk_iam, &member.config);
         let iam = Iam {
             client: &iam_client,
             retrying: self.retrying(deadline),
@@ -341,7 +350,7 @@ impl Onboarder {
         // Strictly younger: the age is in whole seconds (rounded down), so with `<=` a window
         // of 0 would still treat an account that joined within the last second as new.
         let new_account = info
-            .joined_secs_ago
+            .joined_secs_ago()
             .is_none_or(|age| age < self.cfg.new_account_window.as_secs());
         let sweep = req.trigger == Trigger::Reconcile;
         let wait_until = deadline

@@ -551,7 +551,7 @@ async fn access_denied_forever_fails_retryable_within_the_budget_for_new_and_at_
         name: "aws-denied".into(),
         active: true,
         state: "ACTIVE".into(),
-        joined_secs_ago: Some(0),
+        joined: Some(std::time::SystemTime::now()),
     };
     old.clear_counts();
     let r = old
@@ -1183,6 +1183,16 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
     // to be computed over all of them.
     let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _guard = tracing::subscriber::set_default(subscriber);
+    // The metrics of the same invocations, as Lambda writes them (EMF), into the same capture.
+    let emf = capture.clone();
+    let metrics = tfc_onboarder::metrics::Invocation::with_sink(
+        "secrecy",
+        "secrecy-request",
+        Box::new(move |line| {
+            use std::io::Write;
+            let _ = writeln!(emf.clone(), "{line}");
+        }),
+    );
 
     let mut texts: Vec<(String, String)> = Vec::new();
     let mut keep = |what: &str, text: String| texts.push((what.to_owned(), text));
@@ -1215,7 +1225,7 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
         .inject(aws_error("AssumeRole", 2, 403, "AccessDenied"));
     env.proxy
         .inject(aws_error("CreateRole", 1, 400, "Throttling"));
-    let ok = env.handle(&manual(&account)).await;
+    let ok = metrics.scope(env.handle(&manual(&account))).await;
     keep(
         "success response",
         serde_json::to_string(ok.as_ref().expect("onboarded")).unwrap(),
@@ -1235,8 +1245,12 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
     // Terraform Cloud down for good.
     env.tfc
         .inject(tfc_fault(None, "/api/v2/", 1000, FaultKind::Status(503)));
-    failures.push(error(env.handle(&manual(&account)).await));
-    reports.push(env.ob.onboard(&request, None, &lookup, deadline()).await);
+    failures.push(error(metrics.scope(env.handle(&manual(&account))).await));
+    reports.push(
+        metrics
+            .scope(env.ob.onboard(&request, None, &lookup, deadline()))
+            .await,
+    );
     drain(&env.tfc, reqwest::Method::GET, "/ping").await;
 
     // The server does not accept this token: 401.
@@ -1247,11 +1261,12 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
     };
     let rejected = TestEnv::with(Moto::shared(), fake, &[]).await;
     keep("401 config Debug", format!("{:?}", rejected.ob.cfg));
-    failures.push(error(rejected.handle(&manual(&account)).await));
+    failures.push(error(
+        metrics.scope(rejected.handle(&manual(&account))).await,
+    ));
     reports.push(
-        rejected
-            .ob
-            .onboard(&request, None, &lookup, deadline())
+        metrics
+            .scope(rejected.ob.onboard(&request, None, &lookup, deadline()))
             .await,
     );
     let direct = tfc_onboarder::tfc::varsets::list_all(&rejected.ob.tfc(deadline()))
@@ -1272,13 +1287,19 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
     // Unreachable, and an account that will never let us in.
     let nowhere = closed_port_url();
     let unreachable = TestEnv::new(&[("TFE_ADDRESS", &nowhere)]).await;
-    failures.push(error(unreachable.handle(&manual(&account)).await));
+    failures.push(error(
+        metrics.scope(unreachable.handle(&manual(&account))).await,
+    ));
     let denied = TestEnv::new(&[("ONBOARD_NEW_ACCOUNT_WINDOW_SECS", "0")]).await;
     denied
         .proxy
         .inject(aws_error("AssumeRole", 1000, 403, "AccessDenied"));
-    failures.push(error(denied.handle(&manual(&account)).await));
-    reports.push(denied.ob.onboard(&request, None, &lookup, deadline()).await);
+    failures.push(error(metrics.scope(denied.handle(&manual(&account))).await));
+    reports.push(
+        metrics
+            .scope(denied.ob.onboard(&request, None, &lookup, deadline()))
+            .await,
+    );
 
     let types: Vec<String> = failures.iter().map(HandlerError::error_type).collect();
     assert_eq!(
@@ -1303,6 +1324,7 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
         keep("failure report Debug", format!("{r:?}"));
     }
 
+    metrics.finish();
     let logs = capture.text();
     assert!(
         logs.len() > 10_000,
@@ -1317,6 +1339,9 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
         "retrying",
         "TRACE",
         "\"level\":\"ERROR\"",
+        "\"_aws\"",
+        "\"Outcome\":\"failed\"",
+        "\"TfcThrottled\"",
     ] {
         assert!(logs.contains(sign), "captured logs lack `{sign}`");
     }

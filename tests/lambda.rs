@@ -17,19 +17,7 @@ use support::tfc_fake::{FakeOptions, TfcFake};
 /// Environment for the binary: the management account's (test) credentials and moto's
 /// endpoint from the standard AWS variables, the fake from TFE_ADDRESS.
 fn function_env(moto: &Moto, tfc: &TfcFake) -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = base_vars(&tfc.url(), &[("RUST_LOG", "info")])
-        .into_iter()
-        .collect();
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", moto.url()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-    ] {
-        vars.push((k.into(), v));
-    }
-    vars
+    binary_env(&tfc.url(), &moto.url(), &[("RUST_LOG", "info")])
 }
 
 fn fake_options() -> FakeOptions {
@@ -97,6 +85,15 @@ async fn the_binary_serves_events_through_the_runtime_api() {
         "{logs}"
     );
     assert!(!logs.contains(TOKEN));
+    // Its metrics (tests/metrics.rs checks them in depth) are on standard output, without it.
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("\"_aws\"") && l.contains(account.as_str())),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(TOKEN));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

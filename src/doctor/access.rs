@@ -74,8 +74,10 @@ pub(super) async fn check(
     }
     // The newest accounts are the most like the next ones (same creation path, same
     // roles); ties by id keep the choice stable.
+    // One instant for every age, so that the order is a total one.
+    let now = std::time::SystemTime::now();
     members.sort_by(|a, b| {
-        let age = |x: &AccountInfo| x.joined_secs_ago.unwrap_or(u64::MAX);
+        let age = |x: &AccountInfo| x.joined_secs_before(now).unwrap_or(u64::MAX);
         age(a).cmp(&age(b)).then_with(|| a.id.cmp(&b.id))
     });
     members.truncate(sample);
@@ -144,7 +146,7 @@ async fn probe(
 
 fn judge_access(ob: &Onboarder, management: &str, probes: &[Probe], total: usize) -> Check {
     let window = ob.cfg.new_account_window.as_secs();
-    let young = |p: &Probe| p.account.joined_secs_ago.is_some_and(|age| age < window);
+    let young = |p: &Probe| p.account.joined_secs_ago().is_some_and(|age| age < window);
     let mut details = Vec::new();
     let (mut shut, mut skipped, mut young_shut) = (0, 0, false);
     for p in probes {
@@ -160,7 +162,7 @@ fn judge_access(ob: &Onboarder, management: &str, probes: &[Probe], total: usize
             let note = if young(p) {
                 format!(
                     "; it joined {} s ago, and a new account denies every role until AWS has set it up",
-                    p.account.joined_secs_ago.unwrap_or(0)
+                    p.account.joined_secs_ago().unwrap_or(0)
                 )
             } else {
                 String::new()
@@ -298,7 +300,7 @@ async fn policies(
             "no managed policy or permissions boundary is configured (ONBOARD_ROLE_POLICY_ARNS=none)",
         );
     }
-    let client = inside.map(|(_, config)| aws_sdk_iam::Client::new(config));
+    let client = inside.map(|(_, config)| crate::aws::sdk_client!(aws_sdk_iam, config));
     let mut findings = Vec::new();
     for (var, tfvar, arn) in arns {
         let finding = match (owner(arn), &client) {

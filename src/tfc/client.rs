@@ -241,6 +241,7 @@ impl TfcClient {
                     };
                     tracing::warn!(%method, path, attempt, reason, "Terraform Cloud request failed");
                     if idempotent && attempt < MAX_ATTEMPTS {
+                        crate::metrics::tfc_retry();
                         tokio::time::sleep(self.backoff(attempt)).await;
                         continue;
                     }
@@ -273,6 +274,7 @@ impl TfcClient {
                 // of that user: being told to wait says nothing about being broken, so the
                 // wait is honoured for as long as the invocation can afford it.
                 429 => {
+                    crate::metrics::tfc_throttled();
                     throttled += 1;
                     attempt -= 1; // not a failed attempt: MAX_ATTEMPTS does not apply
                     let wait = wait.unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
@@ -301,6 +303,7 @@ impl TfcClient {
                     });
                 }
                 500..=599 => {
+                    crate::metrics::tfc_retry();
                     tokio::time::sleep(
                         wait.unwrap_or_else(|| self.backoff(attempt))
                             .min(MAX_SERVER_WAIT),

@@ -140,6 +140,7 @@ EXPECTED_DEFAULTS = {
     "rule_maximum_retry_attempts": 185,
     "rule_maximum_event_age_in_seconds": 86400,
     "create_cloudtrail": False,
+    "create_dashboard": True,
     "allow_non_us_east_1": False,
 }
 
@@ -160,6 +161,8 @@ EXPECTED_OUTPUTS = {
     "events_dlq_url",
     "events_dlq_arn",
     "control_tower_forward_dlq_url",
+    "dashboard_name",
+    "dashboard_url",
 }
 
 ALL_TF_FILES = sorted(INFRA_DIR.rglob("*.tf"))
@@ -539,6 +542,9 @@ def test_alarms(module: Module):
         'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.failures.name}',
         'events-dlq-not-empty = {',
         'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.events_dlq.name}',
+        # Failed onboardings, a sweep's too: the function's own metric (src/metrics.rs).
+        'onboarding-failures = {',
+        'namespace = "TfcOnboarder", metric = "Onboardings", dimensions = {FunctionName = aws_lambda_function.this.function_name, Outcome = "failed"}, statistic = "Sum"',
         # One FailedInvocations alarm per rule that invokes the function.
         'for key in keys(local.enabled_lambda_rules) : "${replace(key, "_", "-")}-failed-invocations" => {',
         'namespace = "AWS/Events", metric = "FailedInvocations", dimensions = {RuleName = aws_cloudwatch_event_rule.lambda[key].name}',

@@ -177,7 +177,7 @@ def test_readme_deploy_section_ran_verbatim(stage: Stage, deployment: Deployment
     assert stage.token not in run.output, "the token was echoed to the terminal"
     # Step 0 found the landing zone's trail and what it records.
     assert f"{deployment.trail_arn} (home Region us-east-1, organization trail: False, all Regions: True)" in run.output
-    # Step 4: the manual event onboarded the account it names.
+    # Step 5: the manual event onboarded the account it names.
     report = json.loads((stage.scratch / COMPLETE / "out.json").read_text())
     assert report["account_id"] == MANUAL_ACCOUNT and report["outcome"] == "onboarded", report
     invocation = next(i for i in stage.lambdas.invocations if i.event == json.loads((EVENTS / "manual.json").read_text()))
@@ -207,6 +207,8 @@ def test_readme_deploy_section_ran_verbatim(stage: Stage, deployment: Deployment
     ready = _ready_events(stage, deployment.ready_queue_url)
     assert [(e["detail-type"], e["detail"]["account_id"]) for e in ready] == [("Account Onboarded", MANUAL_ACCOUNT)]
     deployment.onboarded.append(MANUAL_ACCOUNT)
+    # Step 6: the dashboard's address.
+    assert f"https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name={FUNCTION}" in run.output
 
 
 def test_the_function_runs_with_exactly_the_deployed_environment_and_role(stage: Stage, deployment: Deployment):
@@ -436,6 +438,58 @@ def test_doctor_needs_each_of_its_reads_and_nothing_more(stage: Stage, deploymen
     fact("doctor without each of its reads", json.dumps(outcomes, indent=2))
     assert _doctor(stage)["ok"] is True
     assert stage.fake.varsets() == varsets_before, "doctor changed Terraform Cloud"
+
+
+def test_the_deployed_dashboard_graphs_what_the_deployed_function_wrote(stage: Stage, deployment: Deployment):
+    """tests/metrics.rs holds the dashboard template against everything the function writes;
+    here, the dashboard Terraform deployed (in the deployed names) against the metrics the
+    deployed function wrote in its log during this rehearsal."""
+    cloudwatch = stage.world.client("cloudwatch", stage.operator)
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=FUNCTION)["DashboardBody"])
+    assert deployment.outputs["dashboard_url"] == (
+        f"https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name={FUNCTION}"
+    )
+    graphed: dict[tuple[str, str, frozenset[str]], set[str | None]] = {}
+    for widget in body["widgets"]:
+        properties = widget["properties"]
+        if widget["type"] == "metric":
+            assert properties["region"] == "us-east-1"
+            for row in properties["metrics"]:
+                names = [v for v in row if isinstance(v, str)]
+                dimensions = dict(zip(names[2::2], names[3::2]))
+                assert dimensions["FunctionName"] == FUNCTION, row
+                graphed.setdefault((names[0], names[1], frozenset(dimensions)), set()).add(dimensions.get("Outcome"))
+        elif widget["type"] == "log":
+            assert properties["query"].startswith(f"SOURCE '/aws/lambda/{FUNCTION}' |"), properties
+        elif widget["type"] == "alarm":
+            alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{FUNCTION}-")["MetricAlarms"]
+            assert sorted(properties["alarms"]) == sorted(a["AlarmArn"] for a in alarms)
+            assert f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{FUNCTION}-onboarding-failures" in properties["alarms"]
+
+    written = []
+    for line in stage.lambdas.all_logs().splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and "_aws" in document:
+            written.append(document)
+    assert written, "the deployed function wrote no metrics"
+    outcomes = set()
+    for document in written:
+        assert document["FunctionName"] == FUNCTION
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            (keys,) = directive["Dimensions"]
+            for metric in directive["Metrics"]:
+                identity = (directive["Namespace"], metric["Name"], frozenset(keys))
+                assert identity in graphed, f"{identity} is written but not on the deployed dashboard"
+                if "Outcome" in keys:
+                    assert document["Outcome"] in graphed[identity], document
+                    outcomes.add(document["Outcome"])
+    # What this rehearsal went through: onboardings, a replay, the sweep, the permission test.
+    assert {"onboarded", "unchanged", "failed"} <= outcomes, outcomes
+    assert any("SweepAccountsTotal" in d for d in written)
+    fact("metric documents the deployed function wrote", f"{len(written)}, outcomes {sorted(outcomes)}")
 
 
 def test_the_token_never_reached_a_log(stage: Stage, deployment: Deployment):

@@ -82,6 +82,14 @@ def test_minimal_example_applies_with_the_defaults_and_destroys(stage: Stage, de
     assert failed == set(rules)
     depth = {a["Dimensions"][0]["Value"] for a in alarms if a["MetricName"] == "ApproximateNumberOfMessagesVisible"}
     assert depth == {"tfc-onboarder-failures", "tfc-onboarder-events-dlq"}
+    (own,) = [a for a in alarms if a["Namespace"] == "TfcOnboarder"]
+    assert own["MetricName"] == "Onboardings"
+    assert {d["Name"]: d["Value"] for d in own["Dimensions"]} == {"FunctionName": "tfc-onboarder", "Outcome": "failed"}
+    cloudwatch = stage.world.client("cloudwatch", operator)
+    assert [d["DashboardName"] for d in cloudwatch.list_dashboards()["DashboardEntries"]] == ["tfc-onboarder"]
+    widgets = json.loads(cloudwatch.get_dashboard(DashboardName="tfc-onboarder")["DashboardBody"])["widgets"]
+    (alarm_widget,) = [w for w in widgets if w["type"] == "alarm"]
+    assert sorted(alarm_widget["properties"]["alarms"]) == sorted(a["AlarmArn"] for a in alarms)
 
     started = time.monotonic()
     tf.run("destroy", "-auto-approve", "-input=false", "-var", "tfe_organization=rehearsal-org")
@@ -90,6 +98,7 @@ def test_minimal_example_applies_with_the_defaults_and_destroys(stage: Stage, de
     assert lam.list_functions()["Functions"] == []
     assert events.list_rules()["Rules"] == []
     assert stage.world.client("sqs", operator).list_queues().get("QueueUrls", []) == []
+    assert cloudwatch.list_dashboards()["DashboardEntries"] == []
 
 
 def test_complete_example_plans_every_option(stage: Stage, deployment_zip):

@@ -46,6 +46,36 @@ pub fn base_vars(tfc_url: &str, extra: &[(&str, &str)]) -> HashMap<String, Strin
     vars
 }
 
+/// A private, empty server (without the AWS-managed policies) for the rest of the test
+/// process: for tests that go over every account of their organization. A leaked server is
+/// still killed with the process.
+pub async fn private_moto() -> &'static Moto {
+    let moto = tokio::task::spawn_blocking(|| Moto::start(false))
+        .await
+        .expect("start moto");
+    Box::leak(Box::new(moto))
+}
+
+/// The environment of the binary, configured like a deployment: [`base_vars`] with `extra`,
+/// and the standard AWS variables with test credentials and `aws_endpoint`.
+pub fn binary_env(
+    tfc_url: &str,
+    aws_endpoint: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = base_vars(tfc_url, extra).into_iter().collect();
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", aws_endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        vars.push((k.into(), v.into()));
+    }
+    vars
+}
+
 impl TestEnv {
     pub async fn new(extra: &[(&str, &str)]) -> Self {
         Self::with(

@@ -122,7 +122,8 @@ impl RuntimeApi {
     }
 
     /// `program` (the built binary) as a Lambda function of this API, with `env` (its
-    /// configuration and AWS endpoint); its logs (standard error) are piped.
+    /// configuration and AWS endpoint); its metrics (standard output) and logs (standard
+    /// error) are piped.
     pub fn spawn_function(
         &self,
         program: &str,
@@ -132,7 +133,7 @@ impl RuntimeApi {
             .env_clear()
             .envs(env)
             .envs(self.env_for_process())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
