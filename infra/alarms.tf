@@ -50,8 +50,12 @@ locals {
         description = "EventBridge could not deliver an event of the ${aws_cloudwatch_event_rule.lambda[key].name} rule to the ${var.name} function; it is in ${aws_sqs_queue.events_dlq.name}."
         namespace   = "AWS/Events"
         metric      = "FailedInvocations"
-        dimensions  = { RuleName = aws_cloudwatch_event_rule.lambda[key].name }
-        statistic   = "Sum"
+        # A rule of a custom bus (tooling mode) has its metrics under both.
+        dimensions = merge(
+          { RuleName = aws_cloudwatch_event_rule.lambda[key].name },
+          aws_cloudwatch_event_rule.lambda[key].event_bus_name == "default" ? {} : { EventBusName = aws_cloudwatch_event_rule.lambda[key].event_bus_name },
+        )
+        statistic = "Sum"
       }
     },
   )
