@@ -82,10 +82,11 @@ resource "aws_cloudwatch_event_rule" "lambda" {
 resource "aws_cloudwatch_event_target" "lambda" {
   for_each = local.enabled_lambda_rules
 
-  rule      = aws_cloudwatch_event_rule.lambda[each.key].name
-  target_id = "function"
-  arn       = aws_lambda_function.this.arn
-  input     = each.value.input
+  rule           = aws_cloudwatch_event_rule.lambda[each.key].name
+  event_bus_name = aws_cloudwatch_event_rule.lambda[each.key].event_bus_name
+  target_id      = "function"
+  arn            = aws_lambda_function.this.arn
+  input          = each.value.input
 
   retry_policy {
     maximum_retry_attempts       = var.rule_maximum_retry_attempts

@@ -29,7 +29,7 @@ data "aws_iam_policy_document" "broker_trust" {
     condition {
       test     = "ArnEquals"
       variable = "aws:PrincipalArn"
-      values   = [var.tooling_role_arn]
+      values   = concat([var.tooling_role_arn], var.operator_role_arns)
     }
   }
 }

@@ -74,6 +74,10 @@ resource "aws_cloudwatch_event_rule" "forward" {
       error_message = "tooling_role_arn is a role of the management account itself: for the single-account layout apply the root module alone, without infra/management."
     }
     precondition {
+      condition     = alltrue([for arn in var.operator_role_arns : split(":", arn)[4] == local.tooling_account_id])
+      error_message = "operator_role_arns must be roles of the tooling account: the broker trusts that account only."
+    }
+    precondition {
       condition     = split(":", var.tooling_event_bus_arn)[4] == local.tooling_account_id
       error_message = "tooling_event_bus_arn and tooling_role_arn must be in the same (tooling) account."
     }

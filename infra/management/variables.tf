@@ -31,6 +31,17 @@ variable "tooling_event_bus_arn" {
   }
 }
 
+variable "operator_role_arns" {
+  type        = list(string)
+  description = "Roles of the tooling account that may also assume the broker, for operators running the CLI in tooling mode (for example an SSO permission set's role). Empty: only the function's role."
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.operator_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$", arn))])
+    error_message = "Every operator_role_arns entry must be an IAM role ARN of the tooling account."
+  }
+}
+
 variable "access_role_names" {
   type        = list(string)
   description = "The member accounts' access roles the broker may assume: the same list as the tooling part's access_role_names."

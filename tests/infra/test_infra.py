@@ -815,6 +815,8 @@ def test_rules_targets_and_permissions(module: Module):
     assert rule["schedule_expression"] == "${each.value.schedule_expression}"
 
     assert target["arn"] == "${aws_lambda_function.this.arn}"
+    # A target is found on its rule's bus only.
+    assert target["event_bus_name"] == "${aws_cloudwatch_event_rule.lambda[each.key].event_bus_name}"
     assert target["input"] == "${each.value.input}"
 
     assert permission["action"] == "lambda:InvokeFunction"

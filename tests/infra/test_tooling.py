@@ -52,7 +52,11 @@ def test_the_broker_trusts_only_the_tooling_function_role(management: Module):
         {"type": "AWS", "identifiers": ["arn:${local.partition}:iam::${local.tooling_account_id}:root"]}
     ]
     (condition,) = trust["condition"]
-    assert condition == {"test": "ArnEquals", "variable": "aws:PrincipalArn", "values": ["${var.tooling_role_arn}"]}
+    assert condition == {
+        "test": "ArnEquals", "variable": "aws:PrincipalArn",
+        "values": "${concat([var.tooling_role_arn], var.operator_role_arns)}",
+    }
+    assert management.variables["operator_role_arns"]["default"] == []
     assert management.locals["tooling_account_id"] == '${split(":", var.tooling_role_arn)[4]}'
     role = management.resource("aws_iam_role", "broker")
     assert role["assume_role_policy"] == "${data.aws_iam_policy_document.broker_trust.json}"
@@ -96,6 +100,20 @@ def test_the_single_account_function_reads_exactly_what_the_broker_reads(module:
     statements = policy_statements(module.data_source("aws_iam_policy_document", "lambda"))
     reads = {a for s in statements for a in s["actions"] if a.startswith("organizations:")}
     assert reads == _organizations_calls()
+
+
+def test_the_broker_holds_exactly_the_single_account_functions_organization_statements(
+        management: Module, module: Module):
+    """The broker's grants are the single-account function's, moved: the same statements,
+    word for word, so that the two layouts cannot drift apart."""
+    sids = ("AssumeAccessRolesInMemberAccounts", "ReadAccountsOusAndRoots", "ListOrganization")
+    broker = policy_statements(management.data_source("aws_iam_policy_document", "broker"))
+    function = policy_statements(module.data_source("aws_iam_policy_document", "lambda"))
+    for sid in sids:
+        moved = {k: v for k, v in _statement(function, sid).items() if k != "for_each"}
+        kept = {k: v for k, v in _statement(broker, sid).items() if k != "for_each"}
+        assert kept == moved, sid
+    assert management.locals["organizations_arn_prefix"] == module.locals["organizations_arn_prefix"]
 
 
 def test_the_access_role_names_follow_the_tooling_part(management: Module, module: Module):
