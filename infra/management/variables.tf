@@ -98,6 +98,28 @@ variable "rule_maximum_event_age_in_seconds" {
   }
 }
 
+variable "alarm_sns_topic_arn" {
+  type        = string
+  description = "Optional SNS topic, in this (us-east-1) Region, notified by the forwarding alarms."
+  default     = null
+
+  validation {
+    condition     = var.alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$", var.alarm_sns_topic_arn))
+    error_message = "alarm_sns_topic_arn must be an SNS topic ARN."
+  }
+}
+
+variable "control_tower_alarm_sns_topic_arn" {
+  type        = string
+  description = "Optional SNS topic in the Control Tower home Region, notified by the alarms of the forwarding rule there."
+  default     = null
+
+  validation {
+    condition     = var.control_tower_alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$", var.control_tower_alarm_sns_topic_arn))
+    error_message = "control_tower_alarm_sns_topic_arn must be an SNS topic ARN."
+  }
+}
+
 variable "allow_non_us_east_1" {
   type        = bool
   description = "Allow deploying outside us-east-1. In the commercial partition Organizations events are only delivered in us-east-1; set this only for other partitions or tests."

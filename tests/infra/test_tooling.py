@@ -160,6 +160,21 @@ def test_every_forwarding_target_is_the_tooling_bus_with_retries_and_a_dead_lett
         assert queue["sqs_managed_sse_enabled"] is True
 
 
+def test_nothing_the_forwarding_rules_keep_goes_unnoticed(management: Module):
+    alarms = management.locals["alarms"]
+    assert 'for key in keys(local.forward_rules) : "forward-${replace(key, "_", "-")}-failed-invocations" => {' in alarms
+    assert 'dimensions = {RuleName = aws_cloudwatch_event_rule.forward[key].name}' in alarms
+    assert 'dimensions = {QueueName = aws_sqs_queue.forward_dlq.name}' in alarms
+    ct = management.locals["control_tower_alarms"]
+    assert ct.startswith("${local.control_tower_elsewhere ? {")
+    assert "aws_cloudwatch_event_rule.control_tower_forward[0].name" in ct and "control_tower_forward_dlq[0].name" in ct
+    resources = management.resources_of_type("aws_cloudwatch_metric_alarm")
+    assert resources["control_tower_forward"]["provider"] == "${aws.control_tower}"
+    for alarm in resources.values():
+        assert alarm["threshold"] == 0 and alarm["comparison_operator"] == "GreaterThanThreshold"
+        assert alarm["treat_missing_data"] == "notBreaching"
+
+
 def test_the_forwarding_role_puts_on_exactly_the_tooling_bus(management: Module):
     (put,) = policy_statements(management.data_source("aws_iam_policy_document", "forward"))
     assert put["actions"] == ["events:PutEvents"]
