@@ -4,7 +4,8 @@
 //! account and converges the OIDC provider and role ([`policy`] computes the documents) ->
 //! [`tfc`] registers the role in a variable set -> [`report`] out. [`onboard`] ties one
 //! account together, [`sweep`] reconciles a whole organization, [`offboard`] cleans up after
-//! closed accounts, and [`handler`] is the single entry point for Lambda and the CLI.
+//! closed accounts, [`queue`] handles the SQS batches of the rules' queue, and [`handler`] is
+//! the single entry point for Lambda and the CLI.
 
 pub mod aws;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod mapping;
 pub mod offboard;
 pub mod onboard;
 pub mod policy;
+pub mod queue;
 pub mod report;
 pub mod sweep;
 pub mod tfc;

@@ -182,7 +182,12 @@ async fn run_cli(cli: Cli) -> ExitCode {
     match result {
         Ok(response) => {
             print(&response, cli.output);
-            let failed = matches!(&response, Response::Summary(s) if !s.failures.is_empty());
+            let failed = match &response {
+                Response::Summary(s) => !s.failures.is_empty(),
+                Response::SweepStep(s) => s.failed > 0,
+                Response::Batch(b) => !b.batch_item_failures.is_empty(),
+                Response::Report(_) | Response::Skipped { .. } => false,
+            };
             if failed {
                 ExitCode::FAILURE
             } else {
@@ -224,6 +229,7 @@ fn cli_request(command: Command) -> Result<Request, String> {
         } => Request::Reconcile {
             dry_run,
             continuation,
+            brief: false,
         },
         Command::Offboard {
             account_id,
@@ -264,6 +270,10 @@ fn print(response: &Response, output: Output) {
             }
         }
         (Output::Table, Response::Skipped { reason, .. }) => println!("skipped: {reason}"),
+        // Machine-facing answers (state machine, event source mapping) print as they are.
+        (Output::Table, r @ (Response::SweepStep(_) | Response::Batch(_))) => {
+            println!("{}", serde_json::to_string(r).unwrap_or_default())
+        }
         (Output::Json, r) => println!("{}", serde_json::to_string_pretty(r).unwrap_or_default()),
     }
 }
