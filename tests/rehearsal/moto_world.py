@@ -26,6 +26,8 @@ lambda_runtime.py) and correct the ones that are more lenient than AWS:
   checked against the function, state machine or execution they name.
 - A service assuming a role (`service_assumes`) is checked against the trust policy's
   conditions on the keys it supplies (`aws:SourceArn`, `aws:SourceAccount`), as AWS does.
+- A queue's RedrivePolicy comes back as compact JSON, as AWS writes it (moto adds spaces,
+  and every plan would show a change to it).
 - moto runs an SQS event source mapping itself, inside SendMessage: one message per
   invocation, without the function's role, ignoring partial batch responses. That is
   switched off; Lambda's pollers are event_source_mapping.py's.
@@ -398,6 +400,7 @@ def _install_patches() -> None:
         _patch_action_names()
         _patch_faults()
         _patch_sqs_event_source_mappings()
+        _patch_sqs_redrive_policy()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         _PATCHED = True
 
@@ -479,6 +482,20 @@ def _patch_sqs_event_source_mappings() -> None:
 
     # A queue never holds a mapping to run, whatever Lambda's backend registers in it.
     Queue.lambda_event_source_mappings = property(lambda self: {}, lambda self, value: None)
+
+
+def _patch_sqs_redrive_policy() -> None:
+    from moto.sqs.models import Queue
+
+    original = Queue.attributes
+
+    def attributes(self: Any) -> dict[str, Any]:
+        result = original.fget(self)
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    Queue.attributes = property(attributes)
 
 
 def _patch_faults() -> None:

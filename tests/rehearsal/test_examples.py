@@ -82,7 +82,8 @@ def test_minimal_example_applies_with_the_defaults_and_destroys(stage: Stage, de
         assert target["Arn"] == queue["events"]["QueueArn"], name
         assert target["DeadLetterConfig"] == {"Arn": queue["events-dlq"]["QueueArn"]}, name
         assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}, name
-    (mapping,) = lam.list_event_source_mappings(FunctionName="tfc-onboarder")["EventSourceMappings"]
+    (mapping,) = lam.list_event_source_mappings()["EventSourceMappings"]
+    assert mapping["FunctionArn"] == config["FunctionArn"]
     assert mapping["EventSourceArn"] == queue["events"]["QueueArn"] and mapping["BatchSize"] == 10
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
