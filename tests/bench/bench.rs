@@ -6,7 +6,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod burst;
+mod org;
 mod readiness;
+mod sweep_loop;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -87,6 +90,15 @@ struct Args {
     /// Measure only the readiness of new accounts (e.g. to compare two binaries).
     #[arg(long)]
     readiness_only: bool,
+    /// Accounts of the sweep driven over its continuations (default 1000, quick 60).
+    #[arg(long)]
+    loop_accounts: Option<usize>,
+    /// Events of the burst drained through the queue (default 300, quick 60).
+    #[arg(long)]
+    burst_events: Option<usize>,
+    /// Containers draining the burst (the module's event_max_concurrency; default 2).
+    #[arg(long)]
+    burst_containers: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -259,6 +271,16 @@ async fn run(args: Args) -> ExitCode {
         }
         linearity(&sweeps, &mut res);
         res.json.insert("sweeps".into(), Value::Array(sweeps));
+        let plan = sweep_loop::plan(args.quick, args.loop_accounts);
+        match sweep_loop::sweep_loop(&ctx, &plan, &mut res).await {
+            Ok(figures) => drop(res.json.insert("sweep_loop".into(), figures)),
+            Err(e) => res.errors.push(format!("sweep loop: {e}")),
+        }
+        let plan = burst::plan(args.quick, args.burst_events, args.burst_containers);
+        match burst::burst(&ctx, &plan, &mut res).await {
+            Ok(figures) => drop(res.json.insert("burst".into(), figures)),
+            Err(e) => res.errors.push(format!("burst: {e}")),
+        }
         artifact(&args, &mut res);
     }
 
@@ -717,27 +739,7 @@ async fn sweep(ctx: &Ctx, n: usize, res: &mut Results) -> Result<Value, String> 
     step(&format!(
         "sweep over {n} accounts: creating them in a private moto"
     ));
-    // Without managed policies moto creates accounts much faster, but AdministratorAccess does
-    // not exist there: the binary attaches no policy (ONBOARD_ROLE_POLICY_ARNS=none), so a
-    // fresh account costs one AWS call (AttachRolePolicy) fewer than with the default.
-    let moto = tokio::task::spawn_blocking(|| Moto::start(false))
-        .await
-        .map_err(|e| e.to_string())?;
-    moto.ensure_organization().await;
-    let setup = Instant::now();
-    let created: Vec<String> = futures::stream::iter(0..n)
-        .map(|i| {
-            let moto = &moto;
-            async move { moto.create_account(&format!("bench-{i:05}"), &[]).await }
-        })
-        .buffer_unordered(4)
-        .collect()
-        .await;
-    eprintln!(
-        "  {} accounts created in {:.1} s",
-        created.len(),
-        setup.elapsed().as_secs_f64()
-    );
+    let (moto, _) = org::private_organization(n, "bench").await?;
     let proxy = FaultProxy::start(&moto.url()).await;
     let tfc = TfcFake::start(ctx.fake.clone()).await;
     let concurrency = ctx.concurrency.to_string();
