@@ -47,6 +47,15 @@ locals {
         statistic   = "Maximum"
         threshold   = local.events_visibility_timeout_seconds * local.events_max_receive_count + 900
       }
+      # A sweep reports a failed account in its summary, not as a function
+      # error; this is the alarm that sees those too.
+      onboarding-failures = {
+        description = "The ${var.name} function could not onboard an account (in the daily sweep too, which is not a function error). The function's log, and the dashboard's Recent failures table, say which account and why."
+        namespace   = "TfcOnboarder"
+        metric      = "Onboardings"
+        dimensions  = { FunctionName = aws_lambda_function.this.function_name, Outcome = "failed" }
+        statistic   = "Sum"
+      }
       events-dlq-not-empty = {
         description = "EventBridge could not queue an account event for the ${var.name} function, or EventBridge Scheduler could not start its sweep; the event is in ${aws_sqs_queue.events_dlq.name}. Send the event to ${aws_sqs_queue.events.name} (or start the sweep) once the cause is fixed."
         namespace   = "AWS/SQS"

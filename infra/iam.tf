@@ -69,6 +69,40 @@ data "aws_iam_policy_document" "lambda" {
     resources = ["*"]
   }
 
+  # doctor ({"action": "doctor"}) reads, never writes: whether a trail of this
+  # account feeds EventBridge, and whether the function's own rules are in place.
+  statement {
+    sid     = "DoctorListTrails"
+    effect  = "Allow"
+    actions = ["cloudtrail:DescribeTrails"]
+    # DescribeTrails has no resource type in IAM, so only "*" matches it.
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "DoctorReadTrails"
+    effect = "Allow"
+    actions = [
+      "cloudtrail:GetEventSelectors",
+      "cloudtrail:GetTrailStatus",
+    ]
+    # This account's trails, in any Region: a multi-Region trail is read in
+    # its home Region.
+    resources = ["arn:${local.partition}:cloudtrail:*:${local.account_id}:trail/*"]
+  }
+
+  statement {
+    sid    = "DoctorReadRules"
+    effect = "Allow"
+    actions = [
+      "events:DescribeRule",
+      "events:ListRuleNamesByTarget",
+    ]
+    # The rules of this account and Region: every one that targets the
+    # function is read, not only the ones this module made.
+    resources = ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/*"]
+  }
+
   statement {
     sid       = "ReadApiToken"
     effect    = "Allow"

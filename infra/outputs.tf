@@ -82,3 +82,13 @@ output "control_tower_forward_dlq_url" {
   description = "URL of the queue, in the Control Tower home Region, receiving events the forwarding rule could not forward; null when nothing is forwarded."
   value       = one(aws_sqs_queue.control_tower_forward_dlq[*].url)
 }
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard, or null when create_dashboard is false."
+  value       = one(aws_cloudwatch_dashboard.this[*].dashboard_name)
+}
+
+output "dashboard_url" {
+  description = "Address of the CloudWatch dashboard in the AWS console, or null when create_dashboard is false."
+  value       = var.create_dashboard && local.console_host != null ? "https://${local.console_host}/cloudwatch/home?region=${local.region}#dashboards:name=${var.name}" : null
+}

@@ -553,6 +553,12 @@ variable "rule_maximum_event_age_in_seconds" {
   }
 }
 
+variable "create_dashboard" {
+  type        = bool
+  description = "Create a CloudWatch dashboard named after the function over its metrics, Lambda's, the alarms and its failures."
+  default     = true
+}
+
 # ---------------------------------------------------------------------------
 # CloudTrail
 # ---------------------------------------------------------------------------

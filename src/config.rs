@@ -83,6 +83,8 @@ pub struct Config {
     pub partition: String,
     /// Base pause of every retry backoff (AWS and Terraform Cloud).
     pub retry_base: Duration,
+    /// How long one attempt of an AWS call may take before it is given up and retried.
+    pub aws_timeout: Duration,
     /// An account younger than this that answers AccessDenied is "not ready yet"; an older
     /// one has a real permission problem.
     pub new_account_window: Duration,
@@ -231,6 +233,13 @@ impl Config {
 
         let retry_base =
             Duration::from_millis(parse_num(&get, "ONBOARD_RETRY_BASE_MS", 500u64, 1, 10_000)?);
+        let aws_timeout = Duration::from_millis(parse_num(
+            &get,
+            "ONBOARD_AWS_TIMEOUT_MS",
+            10_000u64,
+            100,
+            60_000,
+        )?);
         let new_account_window = Duration::from_secs(parse_num(
             &get,
             "ONBOARD_NEW_ACCOUNT_WINDOW_SECS",
@@ -246,6 +255,7 @@ impl Config {
             token,
             tfe_rate_limit,
             tfe_timeout,
+            aws_timeout,
             access_roles,
             role_name: role_name_value,
             role_policy_arns,
@@ -523,12 +533,21 @@ mod tests {
         assert!(!c.dry_run);
         assert_eq!(c.role_mode, RoleMode::Single);
         assert_eq!(c.offboard, OffboardMode::RemoveVariables);
+        assert_eq!(c.aws_timeout, Duration::from_secs(10));
     }
 
     #[test]
     fn errors_name_the_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("TFE_TOKEN", "t")], "TFE_ORGANIZATION"),
+            (
+                &[
+                    ("TFE_ORGANIZATION", "acme"),
+                    ("TFE_TOKEN", "t"),
+                    ("ONBOARD_AWS_TIMEOUT_MS", "0"),
+                ],
+                "ONBOARD_AWS_TIMEOUT_MS",
+            ),
             (
                 &[("TFE_ORGANIZATION", "*"), ("TFE_TOKEN", "t")],
                 "TFE_ORGANIZATION",

@@ -25,7 +25,7 @@ pub enum InputError {
     BadAccountId(String),
     #[error("field `{field}`: {reason}")]
     BadField { field: &'static str, reason: String },
-    #[error("unrecognised event: {0}. Accepted: an Organizations CreateAccountResult/CloseAccountResult/RemoveAccountFromOrganization event, a Control Tower CreateManagedAccount/UpdateManagedAccount event, {{\"account_id\": \"123456789012\"}}, {{\"action\": \"reconcile\"}} or {{\"action\": \"offboard\", \"account_id\": \"123456789012\"}}")]
+    #[error("unrecognised event: {0}. Accepted: an Organizations CreateAccountResult/CloseAccountResult/RemoveAccountFromOrganization event, a Control Tower CreateManagedAccount/UpdateManagedAccount event, {{\"account_id\": \"123456789012\"}}, {{\"action\": \"reconcile\"}}, {{\"action\": \"offboard\", \"account_id\": \"123456789012\"}} or {{\"action\": \"doctor\"}}")]
     Unrecognised(String),
 }
 
@@ -68,7 +68,13 @@ impl AwsError {
             err,
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
         );
-        let retryable = transport || code.as_deref().is_some_and(is_transient_aws_code);
+        // A 5xx is the service's own failure, whatever its code: Organizations says
+        // ServiceException, EventBridge InternalException, IAM ServiceFailure.
+        let server_error = err
+            .raw_response()
+            .is_some_and(|r| r.status().is_server_error());
+        let retryable =
+            transport || server_error || code.as_deref().is_some_and(is_transient_aws_code);
         let message = match (code.as_deref(), iam_quota(operation)) {
             (Some("LimitExceeded"), Some(quota)) => format!(
                 "{message}: the account is at its IAM quota of {quota}. This does not pass by waiting: remove unused ones or raise the quota in Service Quotas (IAM), then re-run"
@@ -103,8 +109,8 @@ fn iam_quota(operation: &str) -> Option<&'static str> {
     })
 }
 
-/// Codes that mean "try again shortly" for any AWS API we call. Not IAM's `LimitExceeded`:
-/// that one is a quota (see [`iam_quota`]).
+/// Codes that mean "try again shortly" for any AWS API we call (besides any answer with a 5xx
+/// status). Not IAM's `LimitExceeded`: that one is a quota (see [`iam_quota`]).
 pub fn is_transient_aws_code(code: &str) -> bool {
     matches!(
         code,

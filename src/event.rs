@@ -50,6 +50,8 @@ pub enum Request {
         /// caller that loops over continuations within a small state (Step Functions).
         brief: bool,
     },
+    /// The read-only preflight.
+    Doctor(crate::doctor::DoctorRequest),
     /// A recognised event that needs no action (e.g. a FAILED account creation).
     Skip {
         reason: String,
@@ -121,10 +123,11 @@ pub fn parse(event: &Value) -> Result<Request, InputError> {
         Some(Value::String(a)) if a == "onboard" => parse_manual_onboard(event),
         Some(Value::String(a)) if a == "reconcile" => parse_reconcile(event),
         Some(Value::String(a)) if a == "offboard" => parse_manual_offboard(event),
+        Some(Value::String(a)) if a == "doctor" => parse_doctor(event),
         Some(other) => Err(InputError::BadField {
             field: "action",
             reason: format!(
-                "`{}` must be one of onboard, reconcile, offboard",
+                "`{}` must be one of onboard, reconcile, offboard, doctor",
                 truncate_for_message(&other.to_string())
             ),
         }),
@@ -359,6 +362,7 @@ enum Kind {
     StrOrNull,
     Bool,
     StrList,
+    Count,
 }
 
 /// serde's messages do not name the field, so each field's type is checked here first.
@@ -386,6 +390,7 @@ fn check_fields(
             Kind::StrList => value
                 .as_array()
                 .is_some_and(|a| a.iter().all(Value::is_string)),
+            Kind::Count => value.is_u64(),
         };
         if !ok {
             let expected = match kind {
@@ -393,6 +398,7 @@ fn check_fields(
                 Kind::StrOrNull => "a string or null",
                 Kind::Bool => "true or false",
                 Kind::StrList => "a list of strings",
+                Kind::Count => "a whole number",
             };
             return Err(InputError::BadField {
                 field,
@@ -499,6 +505,35 @@ fn parse_manual_offboard(event: &Value) -> Result<Request, InputError> {
     })
 }
 
+#[derive(Deserialize)]
+struct ManualDoctor {
+    sample: Option<u64>,
+}
+
+fn parse_doctor(event: &Value) -> Result<Request, InputError> {
+    use crate::doctor::{DoctorRequest, DEFAULT_SAMPLE, MAX_SAMPLE};
+    let m: ManualDoctor = manual(
+        event,
+        "doctor event",
+        &[("action", Kind::Str), ("sample", Kind::Count)],
+    )?;
+    let sample = match m.sample {
+        None => DEFAULT_SAMPLE,
+        Some(n) if (1..=MAX_SAMPLE as u64).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(InputError::BadField {
+                field: "sample",
+                reason: format!("{n} is out of range: sample 1 to {MAX_SAMPLE} member accounts"),
+            })
+        }
+    };
+    // The function's ARN comes from the Lambda context, never from the event.
+    Ok(Request::Doctor(DoctorRequest {
+        sample,
+        function_arn: None,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,6 +618,38 @@ mod tests {
             parse(&sample("offboard.json")).unwrap(),
             Request::Offboard { .. }
         ));
+    }
+
+    #[test]
+    fn doctor_events_take_a_bounded_sample_and_never_a_function_arn() {
+        use crate::doctor::{DoctorRequest, DEFAULT_SAMPLE};
+        let doctor = |sample, function_arn: Option<String>| {
+            Request::Doctor(DoctorRequest {
+                sample,
+                function_arn,
+            })
+        };
+        assert_eq!(
+            parse(&sample("doctor.json")).unwrap(),
+            doctor(DEFAULT_SAMPLE, None)
+        );
+        assert_eq!(
+            parse(&serde_json::json!({"action": "doctor", "sample": 50})).unwrap(),
+            doctor(50, None)
+        );
+        for (event, says) in [
+            (r#"{"action":"doctor","sample":0}"#, "sample"),
+            (r#"{"action":"doctor","sample":51}"#, "1 to 50"),
+            (r#"{"action":"doctor","sample":"5"}"#, "a whole number"),
+            (r#"{"action":"doctor","sample":-1}"#, "a whole number"),
+            (
+                r#"{"action":"doctor","function_arn":"arn:aws:lambda:us-east-1:123456789012:function:x"}"#,
+                "unknown field `function_arn`",
+            ),
+        ] {
+            let err = parse_bytes(event.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(says), "{event}: {err}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub enum Response {
     Summary(Box<Summary>),
     SweepStep(SweepStep),
     Batch(BatchResponse),
+    Doctor(Box<crate::doctor::Diagnosis>),
     Skipped { outcome: Outcome, reason: String },
 }
 
@@ -27,11 +28,29 @@ pub async fn handle(
     event: &Value,
     deadline: Instant,
 ) -> Result<Response, HandlerError> {
-    let request = event::parse(event).map_err(|e| {
+    dispatch(ob, parse(event)?, deadline).await
+}
+
+/// [`handle`] for the Lambda runtime, whose context names the function invoked: `doctor`
+/// finds the function's own EventBridge rules from it.
+pub async fn handle_in_lambda(
+    ob: &Onboarder,
+    event: &Value,
+    deadline: Instant,
+    function_arn: &str,
+) -> Result<Response, HandlerError> {
+    let mut request = parse(event)?;
+    if let Request::Doctor(doctor) = &mut request {
+        doctor.function_arn = Some(function_arn.to_owned());
+    }
+    dispatch(ob, request, deadline).await
+}
+
+fn parse(event: &Value) -> Result<Request, HandlerError> {
+    event::parse(event).map_err(|e| {
         tracing::error!(error = %e, "rejected event");
         HandlerError::from(e)
-    })?;
-    dispatch(ob, request, deadline).await
+    })
 }
 
 pub async fn dispatch(
@@ -66,6 +85,14 @@ pub async fn dispatch(
             }
             finish(report)
         }
+        // A failed check is an answer, not an error: an error would replace the checks and
+        // their fixes with an error type, and an asynchronous invocation would be retried
+        // twice to the same result and then land in the failure queue meant for accounts.
+        // Boxed: its checks run side by side, and their state inline would make every
+        // invocation's future as large as all of them.
+        Request::Doctor(req) => Ok(Response::Doctor(Box::new(
+            Box::pin(crate::doctor::run(ob, &req, deadline)).await,
+        ))),
         Request::Reconcile {
             dry_run,
             continuation,

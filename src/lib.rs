@@ -5,18 +5,22 @@
 //! [`tfc`] registers the role in a variable set -> [`report`] out. [`onboard`] ties one
 //! account together, [`sweep`] reconciles a whole organization, [`offboard`] cleans up after
 //! closed accounts, [`queue`] handles the SQS batches of the rules' queue, and [`handler`] is
-//! the single entry point for Lambda and the CLI.
+//! the single entry point for Lambda and the CLI. [`metrics`] reports what happened as
+//! CloudWatch metrics, [`progress`] as the CLI's progress line.
 
 pub mod aws;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod error;
 pub mod event;
 pub mod handler;
 pub mod mapping;
+pub mod metrics;
 pub mod offboard;
 pub mod onboard;
 pub mod policy;
+pub mod progress;
 pub mod queue;
 pub mod report;
 pub mod sweep;

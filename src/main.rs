@@ -3,7 +3,7 @@
 // The Lambda service future nests the AWS SDK's deep async state machines.
 #![recursion_limit = "256"]
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use serde_json::Value;
 use tfc_onboarder::event::{OnboardRequest, Request, Trigger};
 use tfc_onboarder::handler::Response;
 use tfc_onboarder::mapping::Overrides;
+use tfc_onboarder::metrics::Invocation;
 use tfc_onboarder::{handler, Clients, Config, Onboarder};
 
 /// Makes AWS accounts usable from Terraform Cloud with OIDC dynamic credentials.
@@ -73,6 +74,18 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check, reading only, that everything the function needs is in place; exits 1 on any
+    /// failed check.
+    Doctor {
+        /// How many member accounts (the newest) to try every access role in.
+        #[arg(long, default_value_t = tfc_onboarder::doctor::DEFAULT_SAMPLE,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=tfc_onboarder::doctor::MAX_SAMPLE as u64))]
+        sample: usize,
+        /// ARN of the deployed function (terraform output function_arn), to check the
+        /// EventBridge rules that invoke it; without it that check is skipped, saying so.
+        #[arg(long)]
+        function_arn: Option<String>,
+    },
     /// Process one event exactly as the Lambda would (a file, or - for standard input).
     Handle {
         /// Path of the JSON event (see events/).
@@ -110,11 +123,10 @@ fn main() -> ExitCode {
 fn init_tracing(lambda: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if lambda {
         builder
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_current_span(false)
@@ -122,7 +134,13 @@ fn init_tracing(lambda: bool) {
             .without_time()
             .init();
     } else {
-        builder.with_target(false).init();
+        // Log lines go above the reconcile progress line, if one is drawn; colours only on a
+        // terminal, so that CI logs and files stay plain.
+        builder
+            .with_writer(tfc_onboarder::progress::Stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .init();
     }
 }
 
@@ -150,7 +168,21 @@ async fn run_lambda() -> ExitCode {
     let service = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
             let deadline = tfc_onboarder::deadline_from_epoch_ms(event.context.deadline);
-            handler::handle(ob, &event.payload, deadline).await
+            let metrics = Invocation::lambda(
+                &event.context.env_config.function_name,
+                &event.context.request_id,
+            );
+            let function = &event.context.invoked_function_arn;
+            let result = metrics
+                .scope(handler::handle_in_lambda(
+                    ob,
+                    &event.payload,
+                    deadline,
+                    function,
+                ))
+                .await;
+            metrics.finish();
+            result
         },
     );
     match lambda_runtime::run(service).await {
@@ -178,7 +210,16 @@ async fn run_cli(cli: Cli) -> ExitCode {
         }
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(cli.budget_secs);
-    let result = handler::dispatch(ob, request, deadline).await;
+    let progress = matches!(request, Request::Reconcile { .. })
+        && tfc_onboarder::progress::wanted(std::io::stderr().is_terminal(), |name| {
+            std::env::var(name).ok()
+        });
+    let work = handler::dispatch(ob, request, deadline);
+    let result = if progress {
+        tfc_onboarder::progress::follow(&Invocation::plain(), work).await
+    } else {
+        work.await
+    };
     match result {
         Ok(response) => {
             print(&response, cli.output);
@@ -186,6 +227,7 @@ async fn run_cli(cli: Cli) -> ExitCode {
                 Response::Summary(s) => !s.failures.is_empty(),
                 Response::SweepStep(s) => s.failed > 0,
                 Response::Batch(b) => !b.batch_item_failures.is_empty(),
+                Response::Doctor(d) => !d.ok,
                 Response::Report(_) | Response::Skipped { .. } => false,
             };
             if failed {
@@ -239,6 +281,18 @@ fn cli_request(command: Command) -> Result<Request, String> {
             dry_run,
             cause: "manual".into(),
         },
+        Command::Doctor {
+            sample,
+            function_arn,
+        } => Request::Doctor(tfc_onboarder::doctor::DoctorRequest {
+            sample,
+            function_arn: match function_arn {
+                Some(arn) => Some(tfc_onboarder::doctor::unqualified_function_arn(&arn).ok_or_else(
+                    || format!("--function-arn `{arn}` is not a Lambda function ARN (arn:aws:lambda:<Region>:<account>:function:<name>; terraform output function_arn)"),
+                )?),
+                None => None,
+            },
+        }),
         Command::Handle { event } => {
             let mut bytes = Vec::new();
             let read = if event == "-" {
@@ -269,6 +323,7 @@ fn print(response: &Response, output: Output) {
                 println!("time budget ran out: resume with --continuation {c}");
             }
         }
+        (Output::Table, Response::Doctor(d)) => print!("{}", tfc_onboarder::doctor::render(d)),
         (Output::Table, Response::Skipped { reason, .. }) => println!("skipped: {reason}"),
         // Machine-facing answers (state machine, event source mapping) print as they are.
         (Output::Table, r @ (Response::SweepStep(_) | Response::Batch(_))) => {

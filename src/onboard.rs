@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use tokio::time::Instant;
 
@@ -29,17 +30,30 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub organizations: aws_sdk_organizations::Client,
     pub events: aws_sdk_eventbridge::Client,
+    /// Only `doctor` reads CloudTrail.
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub tfc: TfcClient,
 }
 
 impl Clients {
     pub fn new(base: SdkConfig, cfg: &Config) -> Result<Self, TfcError> {
+        // The SDK has no timeout of its own for an answer that never comes: one attempt is
+        // given up after ONBOARD_AWS_TIMEOUT_MS and retried like any transient error, so a
+        // hung connection cannot hold an onboarding, or a whole sweep, until the deadline.
+        // The member accounts' clients are built from `base` and keep it.
+        let timeouts = base
+            .timeout_config()
+            .map_or_else(TimeoutConfig::builder, TimeoutConfig::to_builder)
+            .operation_attempt_timeout(cfg.aws_timeout)
+            .build();
+        let base = base.to_builder().timeout_config(timeouts).build();
         let secrets = matches!(cfg.token, crate::config::TokenSource::SecretsManager(_))
-            .then(|| aws_sdk_secretsmanager::Client::new(&base));
+            .then(|| crate::aws::sdk_client!(aws_sdk_secretsmanager, &base));
         Ok(Self {
-            sts: aws_sdk_sts::Client::new(&base),
-            organizations: aws_sdk_organizations::Client::new(&base),
-            events: aws_sdk_eventbridge::Client::new(&base),
+            sts: crate::aws::sdk_client!(aws_sdk_sts, &base),
+            organizations: crate::aws::sdk_client!(aws_sdk_organizations, &base),
+            events: crate::aws::sdk_client!(aws_sdk_eventbridge, &base),
+            cloudtrail: crate::aws::sdk_client!(aws_sdk_cloudtrail, &base),
             tfc: TfcClient::new(cfg, secrets)?,
             base,
         })
@@ -144,6 +158,7 @@ impl Onboarder {
         lookup: &Lookup,
         deadline: Instant,
     ) -> Report {
+        let started = Instant::now();
         let dry_run = req.dry_run || self.cfg.dry_run;
         let mut report = Report::new(req.account.clone(), dry_run);
         match self
@@ -172,6 +187,13 @@ impl Onboarder {
             report = %serde_json::to_string(&report).unwrap_or_default(),
             "onboarding report"
         );
+        let ready = crate::metrics::time_to_ready(
+            report.outcome,
+            report.joined,
+            std::time::SystemTime::now(),
+            self.cfg.new_account_window,
+        );
+        crate::metrics::onboarded(&report, req.trigger, started.elapsed(), ready);
         report
     }
 
@@ -197,6 +219,7 @@ impl Onboarder {
                 fail(Step::DescribeAccount, account)(e)
             })?,
         };
+        report.joined = info.joined;
         if !info.active {
             return Ok(Some(format!("account state is {}", info.state)));
         }
@@ -225,7 +248,7 @@ impl Onboarder {
             Err(reason) => return Ok(Some(reason)),
         };
         report.access_role = Some(member.role);
-        let iam_client = aws_sdk_iam::Client::new(&member.config);
+        let iam_client = crate::aws::sdk_client!(aws_sdk_iam, &member.config);
         let iam = Iam {
             client: &iam_client,
             retrying: self.retrying(deadline),
@@ -327,7 +350,7 @@ impl Onboarder {
         // Strictly younger: the age is in whole seconds (rounded down), so with `<=` a window
         // of 0 would still treat an account that joined within the last second as new.
         let new_account = info
-            .joined_secs_ago
+            .joined_secs_ago()
             .is_none_or(|age| age < self.cfg.new_account_window.as_secs());
         let sweep = req.trigger == Trigger::Reconcile;
         let wait_until = deadline

@@ -88,6 +88,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
     pub changes: Vec<Change>,
+    /// When the account joined the organization, for the time-to-ready metric; not part of
+    /// the report's JSON.
+    #[serde(skip)]
+    pub joined: Option<std::time::SystemTime>,
 }
 
 impl Report {
@@ -106,6 +110,7 @@ impl Report {
             reason: None,
             error: None,
             changes: Vec::new(),
+            joined: None,
         }
     }
 

@@ -46,8 +46,9 @@ pub async fn reconcile(
         .map_err(listing_failed)?
         .into_iter()
         .filter(|a| a.active && Some(a.id.as_str()) != management.as_deref())
-        .filter(|a| continuation.as_ref().is_none_or(|c| a.id >= *c))
         .collect();
+    let in_organization = accounts.len();
+    accounts.retain(|a| continuation.as_ref().is_none_or(|c| a.id >= *c));
     // A stable order makes the continuation marker meaningful.
     accounts.sort_by(|a, b| a.id.cmp(&b.id));
     tracing::info!(
@@ -56,6 +57,7 @@ pub async fn reconcile(
         continuation = continuation.as_ref().map(|c| c.as_str()),
         "reconcile sweep"
     );
+    crate::metrics::sweep_started(in_organization, accounts.len());
 
     let lookup = Lookup::index(&ob.tfc(deadline))
         .await
@@ -83,6 +85,7 @@ pub async fn reconcile(
                 trigger: Trigger::Reconcile,
             };
             let report = ob.onboard(&req, Some(info), lookup, deadline).await;
+            crate::metrics::sweep_account_done(report.outcome);
             if matches!(report.outcome, Outcome::Onboarded | Outcome::Failed) {
                 crate::handler::announce(ob, &report).await;
             }
@@ -97,6 +100,8 @@ pub async fn reconcile(
         .iter()
         .find(|(_, r)| r.is_none())
         .map(|(id, _)| id.to_string());
+    let remaining = results.iter().filter(|(_, r)| r.is_none()).count();
+    crate::metrics::sweep_finished(remaining, next.as_deref());
     if let Some(n) = &next {
         tracing::warn!(
             continuation = n,

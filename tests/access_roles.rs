@@ -52,26 +52,6 @@ fn pairs(expected: &[(&str, u16)]) -> Vec<(String, u16)> {
         .collect()
 }
 
-async fn assert_onboarded_in(env: &TestEnv, account: &str) {
-    let iam = env.member_iam(account).await;
-    assert_eq!(
-        provider_client_ids(&iam, account).await,
-        Some(vec!["aws.workload.identity".to_owned()])
-    );
-    assert_eq!(
-        trust_policy_of(&iam, "terraform-cloud").await,
-        expected_trust_policy(
-            account,
-            "organization:acme:project:*:workspace:*:run_phase:*"
-        )
-    );
-    assert_eq!(attached_policies(&iam, "terraform-cloud").await, [ADMIN]);
-    assert_eq!(
-        set_vars(&env.tfc, &format!("aws-{account}")),
-        default_vars(account)
-    );
-}
-
 #[tokio::test]
 async fn a_control_tower_account_is_onboarded_from_a_plain_create_account_result() {
     // Default settings: nothing says "Control Tower" but the account itself.
@@ -90,7 +70,7 @@ async fn a_control_tower_account_is_onboarded_from_a_plain_create_account_result
         pairs(&[(OAAR, 403), (CT, 200)]),
         "the first role's AccessDenied moves on to the next at once"
     );
-    assert_onboarded_in(&env, &account).await;
+    assert_complete(&env, &account).await;
 
     // A replay goes the same way and writes nothing.
     env.clear_counts();
@@ -218,10 +198,19 @@ async fn a_new_account_is_polled_in_rounds_over_every_role_and_onboarded_once_it
         .zip(&seen)
         .filter(|(_, (role, status))| role == OAAR && *status == 403)
         .all(|(c, _)| c.at < opens));
-    // At most 2 calls in any second: about 6 denials in the 3 closed seconds, not dozens.
+    // At most 2 calls in any second: a round of two roles about once a second while closed,
+    // not dozens. Counted from the first call rather than from when the test closed the
+    // account, because a loaded machine may take a second or two to get there; slowness only
+    // ever makes fewer rounds, so the upper bound holds however busy the machine is.
     assert!(peak_per_second(&calls) <= 2, "{seen:?}");
-    assert!((4..=8).contains(&denied.len()), "{seen:?}");
-    assert_onboarded_in(&env, &account).await;
+    let closed_for = opens.saturating_duration_since(calls[0].at).as_secs_f64();
+    let rounds = denied.len() / 2;
+    assert!(rounds >= 1, "polled while closed: {seen:?}");
+    assert!(
+        rounds as f64 <= closed_for + 1.0,
+        "{rounds} rounds in {closed_for:.2} s closed: {seen:?}"
+    );
+    assert_complete(&env, &account).await;
 }
 
 async fn sweep(ob: &tfc_onboarder::Onboarder) -> Summary {

@@ -7,20 +7,29 @@
 #                  [--sweep-sizes 200,1000] [--tfc-latency-ms 20-50] [--tfc-rate-limit 30]
 #                  [--concurrency 8] [--readiness-closed-secs 10,40,120] [--readiness-runs 5]
 #                  [--readiness-only]
+#   tests/bench.sh --soak [--quick] [--seed N] [--soak-accounts 500] [--soak-events 50]
+#                  [--fault-rates 0.05,0.15] [--json PATH] [--strict] [--keep-logs]
 #
 # --quick (CI): 5 cold starts, readiness after 5 s closed (2 runs), sweeps over 10 and 30
 # accounts. Default (full): 20 cold starts, readiness after 10, 40 and 120 s closed (5 runs
 # each), sweeps over 200 and 1000. --strict: exit 2 when a target is missed.
+# --soak: only the chaos soak (random faults on both sides, overlapping events) over 500
+# accounts (quick: 60) at each fault rate; the seed is printed, --seed replays a run.
 # Tools (moto_server, cargo-lambda) come from tests/tools.sh, as for the tests.
 set -euo pipefail
 
 invoked_from=$PWD
 args=()
+soak=false
 while [ $# -gt 0 ]; do
     case "$1" in
         -h | --help)
-            sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
+            ;;
+        --soak)
+            soak=true
+            args+=("$1")
             ;;
         --json)
             [ $# -ge 2 ] || { echo "bench.sh: --json needs a path" >&2; exit 2; }
@@ -47,20 +56,24 @@ log "benchmark: building the release binary"
 cargo build --release --locked --bin tfc-onboarder >&2
 binary="$CARGO_TARGET_DIR/release/tfc-onboarder"
 
-log "benchmark: building the deployment zip"
-zip=$("$here/package.sh" | tail -n 1)
-# package.sh falls back to x86_64 when the arm64 standard library cannot be had; the figure
-# must say which one it is, so it is read from the ELF header of the zipped bootstrap.
-zip_arch=$(python3 - "$zip" <<'PY'
+bench_args=(--binary "$binary")
+# The soak measures no artifact.
+if [ "$soak" = false ]; then
+    log "benchmark: building the deployment zip"
+    zip=$("$here/package.sh" | tail -n 1)
+    # package.sh falls back to x86_64 when the arm64 standard library cannot be had; the figure
+    # must say which one it is, so it is read from the ELF header of the zipped bootstrap.
+    zip_arch=$(python3 - "$zip" <<'PY'
 import sys, zipfile
 machine = zipfile.ZipFile(sys.argv[1]).read("bootstrap")[18:20]
 print({b"\xb7\x00": "arm64", b"\x3e\x00": "x86_64"}.get(machine, "unknown"))
 PY
-)
-bench_args=(--binary "$binary" --zip "$zip" --zip-arch "$zip_arch")
-if [ "$zip_arch" != arm64 ]; then
-    printf '\n!!!!!!!!\n!!! WARNING: the zip is %s, not arm64: its size is not the figure the target is about.\n!!!!!!!!\n\n' "$zip_arch" >&2
-    bench_args+=(--zip-note "arm64 could not be built; $zip_arch measured instead")
+    )
+    bench_args+=(--zip "$zip" --zip-arch "$zip_arch")
+    if [ "$zip_arch" != arm64 ]; then
+        printf '\n!!!!!!!!\n!!! WARNING: the zip is %s, not arm64: its size is not the figure the target is about.\n!!!!!!!!\n\n' "$zip_arch" >&2
+        bench_args+=(--zip-note "arm64 could not be built; $zip_arch measured instead")
+    fi
 fi
 
 log "benchmark: building the benchmark program"

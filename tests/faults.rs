@@ -22,7 +22,6 @@ const VARSETS: &str = "/organizations/acme/varsets";
 const VARS: &str = "/relationships/vars";
 const ROLE: &str = "terraform-cloud";
 const SUB: &str = "organization:acme:project:*:workspace:*:run_phase:*";
-const AUDIENCE: &str = "aws.workload.identity";
 
 fn aws_error(action: &'static str, times: usize, status: u16, code: &'static str) -> AwsFault {
     AwsFault::error(action, times, status, code, "injected by the test")
@@ -39,14 +38,6 @@ fn aws_lost(action: &'static str, status: u16, code: &'static str) -> AwsFault {
             message: "injected by the test",
         },
     }
-}
-
-fn expected_vars(account: &str) -> Vec<(String, String)> {
-    vec![
-        ("AWS_DEFAULT_REGION".into(), "eu-west-1".into()),
-        ("TFC_AWS_PROVIDER_AUTH".into(), "true".into()),
-        ("TFC_AWS_RUN_ROLE_ARN".into(), role_arn(account)),
-    ]
 }
 
 /// Arrival times of `method` requests on paths ending in `suffix`, in order.
@@ -68,46 +59,6 @@ fn actions(report: &Report, resource: &str) -> Vec<Action> {
         .filter(|c| c.resource == resource)
         .map(|c| c.action)
         .collect()
-}
-
-async fn role_names(iam: &aws_sdk_iam::Client) -> Vec<String> {
-    let out = iam.list_roles().send().await.expect("ListRoles");
-    out.roles()
-        .iter()
-        .map(|r| r.role_name().to_owned())
-        .collect()
-}
-
-/// The complete, documented end state for `account`, with nothing duplicated.
-async fn assert_complete(env: &TestEnv, account: &str) {
-    let iam = env.member_iam(account).await;
-    assert_eq!(provider_count(&iam).await, 1, "exactly one OIDC provider");
-    assert_eq!(
-        provider_client_ids(&iam, account).await,
-        Some(vec![AUDIENCE.to_owned()])
-    );
-    assert_eq!(
-        role_names(&iam).await.iter().filter(|n| *n == ROLE).count(),
-        1
-    );
-    assert_eq!(
-        trust_policy_of(&iam, ROLE).await,
-        expected_trust_policy(account, SUB)
-    );
-    assert_eq!(attached_policies(&iam, ROLE).await, [ADMIN]);
-    let sets: Vec<_> = env
-        .tfc
-        .varsets(ORG)
-        .into_iter()
-        .filter(|s| s.name == set_name(account))
-        .collect();
-    assert_eq!(sets.len(), 1, "exactly one variable set");
-    assert!(!sets[0].global);
-    // Sorted (key, value) pairs equal to the three wanted ones: each key exactly once.
-    assert_eq!(
-        set_vars(&env.tfc, &set_name(account)),
-        expected_vars(account)
-    );
 }
 
 /// Uses up injected faults with harmless reads, as if the outage had ended.
@@ -335,7 +286,7 @@ async fn a_create_that_succeeded_behind_a_504_is_adopted_not_repeated() {
         [502, 201, 201],
         "three variables, none posted twice"
     );
-    assert_eq!(set_vars(&env.tfc, &set_name(&other)), expected_vars(&other));
+    assert_eq!(set_vars(&env.tfc, &set_name(&other)), default_vars(&other));
 }
 
 #[tokio::test]
@@ -600,7 +551,7 @@ async fn access_denied_forever_fails_retryable_within_the_budget_for_new_and_at_
         name: "aws-denied".into(),
         active: true,
         state: "ACTIVE".into(),
-        joined_secs_ago: Some(0),
+        joined: Some(std::time::SystemTime::now()),
     };
     old.clear_counts();
     let r = old
@@ -757,7 +708,7 @@ async fn creates_whose_answer_was_lost_are_adopted() {
         expected_trust_policy(&other, SUB)
     );
     assert_eq!(attached_policies(&iam, ROLE).await, [ADMIN]);
-    assert_eq!(set_vars(&env.tfc, &set_name(&other)), expected_vars(&other));
+    assert_eq!(set_vars(&env.tfc, &set_name(&other)), default_vars(&other));
 }
 
 #[tokio::test]
@@ -1232,6 +1183,16 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
     // to be computed over all of them.
     let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _guard = tracing::subscriber::set_default(subscriber);
+    // The metrics of the same invocations, as Lambda writes them (EMF), into the same capture.
+    let emf = capture.clone();
+    let metrics = tfc_onboarder::metrics::Invocation::with_sink(
+        "secrecy",
+        "secrecy-request",
+        Box::new(move |line| {
+            use std::io::Write;
+            let _ = writeln!(emf.clone(), "{line}");
+        }),
+    );
 
     let mut texts: Vec<(String, String)> = Vec::new();
     let mut keep = |what: &str, text: String| texts.push((what.to_owned(), text));
@@ -1264,7 +1225,7 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
         .inject(aws_error("AssumeRole", 2, 403, "AccessDenied"));
     env.proxy
         .inject(aws_error("CreateRole", 1, 400, "Throttling"));
-    let ok = env.handle(&manual(&account)).await;
+    let ok = metrics.scope(env.handle(&manual(&account))).await;
     keep(
         "success response",
         serde_json::to_string(ok.as_ref().expect("onboarded")).unwrap(),
@@ -1284,8 +1245,12 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
     // Terraform Cloud down for good.
     env.tfc
         .inject(tfc_fault(None, "/api/v2/", 1000, FaultKind::Status(503)));
-    failures.push(error(env.handle(&manual(&account)).await));
-    reports.push(env.ob.onboard(&request, None, &lookup, deadline()).await);
+    failures.push(error(metrics.scope(env.handle(&manual(&account))).await));
+    reports.push(
+        metrics
+            .scope(env.ob.onboard(&request, None, &lookup, deadline()))
+            .await,
+    );
     drain(&env.tfc, reqwest::Method::GET, "/ping").await;
 
     // The server does not accept this token: 401.
@@ -1296,11 +1261,12 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
     };
     let rejected = TestEnv::with(Moto::shared(), fake, &[]).await;
     keep("401 config Debug", format!("{:?}", rejected.ob.cfg));
-    failures.push(error(rejected.handle(&manual(&account)).await));
+    failures.push(error(
+        metrics.scope(rejected.handle(&manual(&account))).await,
+    ));
     reports.push(
-        rejected
-            .ob
-            .onboard(&request, None, &lookup, deadline())
+        metrics
+            .scope(rejected.ob.onboard(&request, None, &lookup, deadline()))
             .await,
     );
     let direct = tfc_onboarder::tfc::varsets::list_all(&rejected.ob.tfc(deadline()))
@@ -1321,13 +1287,19 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
     // Unreachable, and an account that will never let us in.
     let nowhere = closed_port_url();
     let unreachable = TestEnv::new(&[("TFE_ADDRESS", &nowhere)]).await;
-    failures.push(error(unreachable.handle(&manual(&account)).await));
+    failures.push(error(
+        metrics.scope(unreachable.handle(&manual(&account))).await,
+    ));
     let denied = TestEnv::new(&[("ONBOARD_NEW_ACCOUNT_WINDOW_SECS", "0")]).await;
     denied
         .proxy
         .inject(aws_error("AssumeRole", 1000, 403, "AccessDenied"));
-    failures.push(error(denied.handle(&manual(&account)).await));
-    reports.push(denied.ob.onboard(&request, None, &lookup, deadline()).await);
+    failures.push(error(metrics.scope(denied.handle(&manual(&account))).await));
+    reports.push(
+        metrics
+            .scope(denied.ob.onboard(&request, None, &lookup, deadline()))
+            .await,
+    );
 
     let types: Vec<String> = failures.iter().map(HandlerError::error_type).collect();
     assert_eq!(
@@ -1352,6 +1324,7 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
         keep("failure report Debug", format!("{r:?}"));
     }
 
+    metrics.finish();
     let logs = capture.text();
     assert!(
         logs.len() > 10_000,
@@ -1366,6 +1339,9 @@ async fn the_token_never_appears_in_logs_errors_reports_or_debug_output() {
         "retrying",
         "TRACE",
         "\"level\":\"ERROR\"",
+        "\"_aws\"",
+        "\"Outcome\":\"failed\"",
+        "\"TfcThrottled\"",
     ] {
         assert!(logs.contains(sign), "captured logs lack `{sign}`");
     }

@@ -27,15 +27,6 @@ use tokio::time::Instant;
 const NO_POLICIES: (&str, &str) = ("ONBOARD_ROLE_POLICY_ARNS", "none");
 const FOREIGN_ROLE: &str = "arn:aws:iam::999988887777:role/terraform-cloud";
 
-/// Kept for the whole process: the sweep tests must not see each other's accounts, and a
-/// leaked server is still killed with the test process.
-async fn private_moto() -> &'static Moto {
-    let moto = tokio::task::spawn_blocking(|| Moto::start(false))
-        .await
-        .expect("start moto");
-    Box::leak(Box::new(moto))
-}
-
 /// One organization for the tests that never list all accounts.
 async fn quiet_moto() -> &'static Moto {
     static QUIET: OnceLock<Moto> = OnceLock::new();

@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -17,19 +17,7 @@ use support::tfc_fake::{FakeOptions, TfcFake};
 /// Environment for the binary: the management account's (test) credentials and moto's
 /// endpoint from the standard AWS variables, the fake from TFE_ADDRESS.
 fn function_env(moto: &Moto, tfc: &TfcFake) -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = base_vars(&tfc.url(), &[("RUST_LOG", "info")])
-        .into_iter()
-        .collect();
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", moto.url()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-    ] {
-        vars.push((k.into(), v));
-    }
-    vars
+    binary_env(&tfc.url(), &moto.url(), &[("RUST_LOG", "info")])
 }
 
 fn fake_options() -> FakeOptions {
@@ -48,15 +36,10 @@ async fn the_binary_serves_events_through_the_runtime_api() {
     let tfc = TfcFake::start(fake_options()).await;
     let api = RuntimeApi::start().await;
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tfc-onboarder"))
-        .env_clear()
-        .envs(function_env(moto, &tfc))
-        .envs(api.env_for_process())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the function");
+    let mut child = api.spawn_function(
+        env!("CARGO_BIN_EXE_tfc-onboarder"),
+        function_env(moto, &tfc),
+    );
 
     let onboard = api.push_event(sample_event("create-account-result.json", &account));
     let Outcome::Response(report) = api.wait_outcome(&onboard, Duration::from_secs(60)).await
@@ -84,16 +67,7 @@ async fn the_binary_serves_events_through_the_runtime_api() {
     assert_eq!(skipped["outcome"], "skipped");
 
     let bad = api.push_event(serde_json::json!({"account_id": "12345"}));
-    match api.wait_outcome(&bad, Duration::from_secs(30)).await {
-        Outcome::Error {
-            error_type,
-            message,
-        } => {
-            assert_eq!(error_type, "NonRetryable.InvalidEvent");
-            assert!(message.contains("12345"), "{message}");
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    api.expect_invalid_event(&bad, "12345").await;
 
     child.start_kill().expect("stop the function");
     let out = child.wait_with_output().await.expect("function output");
@@ -111,6 +85,15 @@ async fn the_binary_serves_events_through_the_runtime_api() {
         "{logs}"
     );
     assert!(!logs.contains(TOKEN));
+    // Its metrics (tests/metrics.rs checks them in depth) are on standard output, without it.
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("\"_aws\"") && l.contains(account.as_str())),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(TOKEN));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

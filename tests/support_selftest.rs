@@ -1,9 +1,15 @@
 //! Checks the test stand-ins themselves against moto and the real AWS SDK clients.
 
-#[path = "support/fault_proxy.rs"]
+// The dice also serve the Terraform Cloud fake, which uses parts the proxy does not.
+#[allow(dead_code)]
+#[path = "support/dice.rs"]
+mod dice;
+#[path = "support/fault_proxy/mod.rs"]
 mod fault_proxy;
 #[path = "support/moto.rs"]
 mod moto;
+// Also holds helpers only the integration tests use.
+#[allow(dead_code)]
 #[path = "support/runtime_api.rs"]
 mod runtime_api;
 
@@ -631,4 +637,284 @@ async fn a_control_tower_account_has_only_its_own_role() {
     assume_via(&sts, &ct)
         .await
         .expect("AWSControlTowerExecution trusts the management account");
+}
+
+/// The calls of [`proxy_random_faults_are_aws_answers_replayable_from_the_seed`], and what
+/// each came to: the fault label the proxy recorded and the answer the SDK saw.
+async fn chaotic_calls(
+    proxy: &FaultProxy,
+    member: &SdkConfig,
+    account: &str,
+) -> Vec<(Option<&'static str>, Result<(), String>)> {
+    let member = member.to_builder().endpoint_url(proxy.url()).build();
+    let iam = aws_sdk_iam::Client::new(&member);
+    let sts = aws_sdk_sts::Client::new(&sdk_config_at(&proxy.url()));
+    let org = aws_sdk_organizations::Client::new(&sdk_config_at(&proxy.url()));
+    let code = |e: Option<&str>| e.unwrap_or("no service error: transport").to_owned();
+    let mut answers = Vec::new();
+    for _ in 0..30 {
+        let got = iam.list_roles().send().await;
+        answers.push(got.map(|_| ()).map_err(|e| code(e.code())));
+        let got = sts
+            .assume_role()
+            .role_arn(format!(
+                "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+            ))
+            .role_session_name("chaos")
+            .send()
+            .await;
+        answers.push(got.map(|_| ()).map_err(|e| code(e.code())));
+        let got = org.describe_organization().send().await;
+        answers.push(got.map(|_| ()).map_err(|e| code(e.code())));
+    }
+    let labels = proxy.calls().into_iter().map(|c| c.fault);
+    labels.zip(answers).collect()
+}
+
+#[tokio::test]
+async fn proxy_random_faults_are_aws_answers_replayable_from_the_seed() {
+    let moto = Moto::shared();
+    moto.ensure_organization().await;
+    let account = moto.create_account("chaos-selftest", &[]).await;
+    let member = moto.member_sdk_config(&account).await;
+    let chaos = fault_proxy::Chaos {
+        seed: 42,
+        rate: 0.5,
+        new_accounts: [account.clone()].into(),
+        slow: Duration::from_millis(20),
+    };
+    let first = FaultProxy::start(&moto.url()).await;
+    first.set_chaos(Some(chaos.clone()));
+    let seen = chaotic_calls(&first, &member, &account).await;
+
+    let faulted = seen.iter().filter(|(label, _)| label.is_some()).count();
+    assert!((20..=70).contains(&faulted), "{faulted} of 90 faulted");
+    for (label, answer) in &seen {
+        let expected: &[&str] = match label {
+            None | Some("slow") => &[],
+            Some("throttling") => &["Throttling", "TooManyRequestsException"],
+            Some("internal-error") => &["ServiceFailure", "InternalFailure", "ServiceException"],
+            Some("unavailable") => &["ServiceUnavailable"],
+            Some("access-denied") => &["AccessDenied"],
+            Some("connection-reset") => &["no service error: transport"],
+            Some(other) => panic!("{other} is not a fault for a read or an AssumeRole"),
+        };
+        match answer {
+            Ok(()) => assert!(expected.is_empty(), "{label:?} answered fine"),
+            Err(code) => assert!(expected.contains(&code.as_str()), "{label:?}: {code}"),
+        }
+    }
+
+    // The same calls through another proxy with the same seed meet the same fates.
+    let again = FaultProxy::start(&moto.url()).await;
+    again.set_chaos(Some(chaos.clone()));
+    assert_eq!(chaotic_calls(&again, &member, &account).await, seen);
+
+    // A different seed, a different run; no AccessDenied for an account that is not new.
+    let other = FaultProxy::start(&moto.url()).await;
+    other.set_chaos(Some(fault_proxy::Chaos {
+        seed: 43,
+        new_accounts: Default::default(),
+        ..chaos
+    }));
+    let differently = chaotic_calls(&other, &member, &account).await;
+    assert_ne!(differently, seen);
+    assert!(differently
+        .iter()
+        .all(|(label, _)| *label != Some("access-denied")));
+    other.set_chaos(None);
+    other.clear_calls();
+    let calm = chaotic_calls(&other, &member, &account).await;
+    assert!(calm
+        .iter()
+        .all(|(label, answer)| label.is_none() && answer.is_ok()));
+}
+
+#[tokio::test]
+async fn proxy_random_faults_include_not_yet_visible_entities_and_lost_writes() {
+    let moto = Moto::shared();
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let iam = aws_sdk_iam::Client::new(&member_via(moto, &proxy).await);
+    proxy.set_chaos(Some(fault_proxy::Chaos {
+        seed: 7,
+        rate: 1.0,
+        new_accounts: Default::default(),
+        slow: Duration::from_millis(1),
+    }));
+    // Every call is faulted; only a slow answer lets a create be answered, and IAM then
+    // does not see the new role for a moment.
+    let wanted = [
+        "write-then-500",
+        "write-then-reset",
+        "concurrent-modification",
+        "no-such-entity",
+    ];
+    let seen = || -> std::collections::BTreeSet<&'static str> {
+        proxy.calls().iter().filter_map(|c| c.fault).collect()
+    };
+    for i in 0..400 {
+        if wanted.iter().all(|k| seen().contains(k)) {
+            break;
+        }
+        let name = format!("fresh-{i}");
+        let create = iam
+            .create_role()
+            .role_name(&name)
+            .assume_role_policy_document(TRUST);
+        if create.send().await.is_ok() {
+            let missing = iam.get_role().role_name(&name).send().await.unwrap_err();
+            assert!(
+                missing.into_service_error().is_no_such_entity_exception(),
+                "IAM does not see a role created moments ago"
+            );
+        }
+    }
+    for kind in wanted {
+        assert!(seen().contains(kind), "{kind} never came: {:?}", seen());
+    }
+    // The lost writes took effect in moto all the same.
+    proxy.set_chaos(None);
+    let lost: Vec<String> = proxy
+        .calls()
+        .iter()
+        .filter(|c| matches!(c.fault, Some("write-then-500" | "write-then-reset")))
+        .filter_map(|c| c.param("RoleName"))
+        .collect();
+    for name in lost {
+        iam.get_role()
+            .role_name(&name)
+            .send()
+            .await
+            .expect("created despite the answer");
+    }
+}
+
+#[tokio::test]
+async fn proxy_shows_chosen_accounts_as_joined_when_told() {
+    let moto = Moto::shared();
+    moto.ensure_organization().await;
+    let old = moto.create_account("joined-long-ago", &[]).await;
+    let new = moto.create_account("joined-now", &[]).await;
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    proxy.set_joined([old.clone()], when);
+    let org = aws_sdk_organizations::Client::new(&sdk_config_at(&proxy.url()));
+    let joined = |a: &aws_sdk_organizations::types::Account| {
+        a.joined_timestamp().map(|t| t.secs()).unwrap_or_default()
+    };
+    let described = org
+        .describe_account()
+        .account_id(&old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.account().map(joined), Some(1_500_000_000));
+    let mut listed = Vec::new();
+    let mut token = None;
+    loop {
+        let page = org
+            .list_accounts()
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        listed.extend(
+            page.accounts()
+                .iter()
+                .map(|a| (a.id().unwrap_or_default().to_owned(), joined(a))),
+        );
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    let of = |id: &str| listed.iter().find(|(a, _)| a == id).map(|(_, t)| *t);
+    assert_eq!(of(&old), Some(1_500_000_000));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        of(&new).is_some_and(|t| now - t < 600),
+        "untouched: {:?}",
+        of(&new)
+    );
+}
+
+#[tokio::test]
+async fn a_private_moto_with_a_few_managed_policies_and_seeded_ids() {
+    let start =
+        || tokio::task::spawn_blocking(|| Moto::start_with_policies(&["AdministratorAccess"]));
+    let (one, two) = (start().await.unwrap(), start().await.unwrap());
+    let mut ids = Vec::new();
+    for moto in [&one, &two] {
+        moto.seed(2024).await;
+        moto.ensure_organization().await;
+        ids.push(moto.create_account("seeded", &[]).await);
+    }
+    assert_eq!(ids[0], ids[1], "the same seed gives the same account ids");
+
+    let iam = aws_sdk_iam::Client::new(&one.member_sdk_config(&ids[0]).await);
+    iam.create_role()
+        .role_name("admin")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    let attach = |arn: &'static str| {
+        iam.attach_role_policy()
+            .role_name("admin")
+            .policy_arn(arn)
+            .send()
+    };
+    attach("arn:aws:iam::aws:policy/AdministratorAccess")
+        .await
+        .expect("a chosen policy is there");
+    let other = attach("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        other.code(),
+        Some("NoSuchEntity"),
+        "only the chosen ones are"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_call_the_client_gave_up_on_still_reaches_moto() {
+    let moto = Moto::shared();
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let member = member_via(moto, &proxy).await;
+    let impatient = member
+        .to_builder()
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(200))
+                .build(),
+        )
+        .build();
+    proxy.inject(AwsFault {
+        action: "CreateRole",
+        times: 1,
+        kind: AwsFaultKind::Delay(Duration::from_millis(600)),
+    });
+    let gave_up = aws_sdk_iam::Client::new(&impatient)
+        .create_role()
+        .role_name("late")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(gave_up, aws_sdk_iam::error::SdkError::TimeoutError(_)),
+        "{gave_up:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let iam = aws_sdk_iam::Client::new(&member);
+    iam.get_role()
+        .role_name("late")
+        .send()
+        .await
+        .expect("the create landed after the client gave up");
+    assert_eq!(proxy.count("CreateRole"), 1, "and the proxy recorded it");
 }

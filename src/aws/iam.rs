@@ -51,6 +51,16 @@ fn principal_not_yet_visible(e: &AwsError) -> bool {
     e.has_code("MalformedPolicyDocument") && e.message.contains("Invalid principal in policy")
 }
 
+/// How a read retries: an entity known to exist (a create met EntityAlreadyExists) may still
+/// answer NoSuchEntity for a moment; otherwise NoSuchEntity means it is not there.
+fn read_retry(exists: bool) -> fn(&AwsError) -> bool {
+    if exists {
+        transient_or_not_yet_visible
+    } else {
+        transient
+    }
+}
+
 fn transient_or_principal_not_yet_visible(e: &AwsError) -> bool {
     e.retryable || principal_not_yet_visible(e)
 }
@@ -86,22 +96,29 @@ impl Iam<'_> {
         audience: &str,
     ) -> Result<Change, AwsError> {
         let change = |action| Change::new("oidc_provider", arn.as_str(), action);
-        // Two passes at most: the second only after losing a creation race.
-        for _ in 0..2 {
-            match self.provider_client_ids(arn).await? {
+        // Two passes at most: the second only after losing a creation race (or after a create
+        // of ours whose answer was lost), when the provider exists though IAM may not show it
+        // yet.
+        for exists in [false, true] {
+            match self.provider_client_ids(arn, exists).await? {
                 Some(ids) if ids.iter().any(|id| id == audience) => {
                     return Ok(change(Action::Unchanged))
                 }
+                // Just read: NoSuchEntity can only mean "not visible everywhere yet".
                 Some(_) => {
                     if !self.dry_run {
                         self.retrying
-                            .call("iam:AddClientIDToOpenIDConnectProvider", transient, || {
-                                self.client
-                                    .add_client_id_to_open_id_connect_provider()
-                                    .open_id_connect_provider_arn(arn.as_str())
-                                    .client_id(audience)
-                                    .send()
-                            })
+                            .call(
+                                "iam:AddClientIDToOpenIDConnectProvider",
+                                transient_or_not_yet_visible,
+                                || {
+                                    self.client
+                                        .add_client_id_to_open_id_connect_provider()
+                                        .open_id_connect_provider_arn(arn.as_str())
+                                        .client_id(audience)
+                                        .send()
+                                },
+                            )
                             .await?;
                     }
                     return Ok(
@@ -140,13 +157,15 @@ impl Iam<'_> {
         })
     }
 
+    /// `exists`: the provider is known to exist, so NoSuchEntity means "not visible yet".
     async fn provider_client_ids(
         &self,
         arn: &ProviderArn,
+        exists: bool,
     ) -> Result<Option<Vec<String>>, AwsError> {
         let got = self
             .retrying
-            .call("iam:GetOpenIDConnectProvider", transient, || {
+            .call("iam:GetOpenIDConnectProvider", read_retry(exists), || {
                 self.client
                     .get_open_id_connect_provider()
                     .open_id_connect_provider_arn(arn.as_str())
@@ -162,8 +181,9 @@ impl Iam<'_> {
 
     /// Creates the role, or converges an existing one onto `spec`.
     pub async fn ensure_role(&self, spec: &RoleSpec) -> Result<EnsuredRole, AwsError> {
-        for _ in 0..2 {
-            match self.get_role(&spec.name).await? {
+        // As for the provider: the second pass knows the role exists.
+        for exists in [false, true] {
+            match self.get_role(&spec.name, exists).await? {
                 Some(role) => {
                     let arn = arn_of(&role, "iam:GetRole")?;
                     let changes = self.converge_role(spec, &role, &arn).await?;
@@ -195,16 +215,36 @@ impl Iam<'_> {
         })
     }
 
-    async fn get_role(&self, name: &str) -> Result<Option<aws_sdk_iam::types::Role>, AwsError> {
+    /// `exists`: the role is known to exist, so NoSuchEntity means "not visible yet".
+    async fn get_role(
+        &self,
+        name: &str,
+        exists: bool,
+    ) -> Result<Option<aws_sdk_iam::types::Role>, AwsError> {
         let got = self
             .retrying
-            .call("iam:GetRole", transient, || {
+            .call("iam:GetRole", read_retry(exists), || {
                 self.client.get_role().role_name(name).send()
             })
             .await;
         match got {
             Ok(out) => Ok(out.role),
             Err(e) if e.has_code("NoSuchEntity") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the managed policy `arn` exists, as this account's IAM sees it.
+    pub async fn policy_exists(&self, arn: &str) -> Result<bool, AwsError> {
+        let got = self
+            .retrying
+            .call("iam:GetPolicy", transient, || {
+                self.client.get_policy().policy_arn(arn).send()
+            })
+            .await;
+        match got {
+            Ok(_) => Ok(true),
+            Err(e) if e.has_code("NoSuchEntity") => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -258,6 +298,8 @@ impl Iam<'_> {
             .map(|_| ())
     }
 
+    /// The role was just read, so NoSuchEntity from any call naming it means IAM has not
+    /// shown it everywhere yet (it may have been created moments ago): such calls retry it.
     async fn converge_role(
         &self,
         spec: &RoleSpec,
@@ -302,13 +344,17 @@ impl Iam<'_> {
             role_updates.push("permissions boundary set");
             if !self.dry_run {
                 self.retrying
-                    .call("iam:PutRolePermissionsBoundary", transient, || {
-                        self.client
-                            .put_role_permissions_boundary()
-                            .role_name(&spec.name)
-                            .permissions_boundary(wanted)
-                            .send()
-                    })
+                    .call(
+                        "iam:PutRolePermissionsBoundary",
+                        transient_or_not_yet_visible,
+                        || {
+                            self.client
+                                .put_role_permissions_boundary()
+                                .role_name(&spec.name)
+                                .permissions_boundary(wanted)
+                                .send()
+                        },
+                    )
                     .await?;
             }
         }
@@ -320,7 +366,7 @@ impl Iam<'_> {
             role_updates.push("max session duration set");
             if !self.dry_run {
                 self.retrying
-                    .call("iam:UpdateRole", transient, || {
+                    .call("iam:UpdateRole", transient_or_not_yet_visible, || {
                         self.client
                             .update_role()
                             .role_name(&spec.name)
@@ -337,7 +383,7 @@ impl Iam<'_> {
             if !self.dry_run {
                 let tags = managed_tags()?;
                 self.retrying
-                    .call("iam:TagRole", transient, || {
+                    .call("iam:TagRole", transient_or_not_yet_visible, || {
                         self.client
                             .tag_role()
                             .role_name(&spec.name)
@@ -383,13 +429,17 @@ impl Iam<'_> {
         for _ in 0..50 {
             let page = self
                 .retrying
-                .call("iam:ListAttachedRolePolicies", transient, || {
-                    self.client
-                        .list_attached_role_policies()
-                        .role_name(role)
-                        .set_marker(marker.clone())
-                        .send()
-                })
+                .call(
+                    "iam:ListAttachedRolePolicies",
+                    transient_or_not_yet_visible,
+                    || {
+                        self.client
+                            .list_attached_role_policies()
+                            .role_name(role)
+                            .set_marker(marker.clone())
+                            .send()
+                    },
+                )
                 .await?;
             arns.extend(
                 page.attached_policies()

@@ -1,15 +1,23 @@
 //! AWS steps. Each reads actual state first and writes only what differs.
 
+pub mod cloudtrail;
 pub mod events;
 pub mod iam;
 pub mod organizations;
+pub mod rules;
 pub mod sts;
 
 use std::future::Future;
 use std::time::Duration;
 
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::time::Instant;
 
@@ -57,6 +65,7 @@ where
             Ok(v) => return Ok(v),
             Err(e) if retry_if(&e) => match backoff.pause(attempt, deadline) {
                 Some(pause) => {
+                    crate::metrics::aws_retry();
                     tracing::debug!(
                         operation = e.operation,
                         code = e.code.as_deref(),
@@ -109,6 +118,45 @@ impl Retrying {
 pub fn transient(e: &AwsError) -> bool {
     e.retryable
 }
+
+/// Counts the SDK's own retries for the metrics: its standard retry mode repeats throttled
+/// and transient calls before [`retry`] ever sees an error, so those would go uncounted.
+#[derive(Debug)]
+pub struct SdkRetries;
+
+impl Intercept for SdkRetries {
+    fn name(&self) -> &'static str {
+        "SdkRetries"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg
+            .load::<RequestAttempts>()
+            .is_some_and(|a| a.attempts() > 1)
+        {
+            crate::metrics::aws_retry();
+        }
+        Ok(())
+    }
+}
+
+/// A client of the SDK crate `$service` from an `SdkConfig`, its retries counted by
+/// [`SdkRetries`].
+macro_rules! sdk_client {
+    ($service:ident, $config:expr) => {
+        $service::Client::from_conf(
+            $service::config::Builder::from($config)
+                .interceptor($crate::aws::SdkRetries)
+                .build(),
+        )
+    };
+}
+pub(crate) use sdk_client;
 
 #[cfg(test)]
 mod tests {

@@ -18,8 +18,22 @@ pub struct AccountInfo {
     pub name: String,
     pub active: bool,
     pub state: String,
-    /// How long ago the account joined; decides whether AccessDenied means "not ready yet".
-    pub joined_secs_ago: Option<u64>,
+    /// When the account joined the organization (Organizations' `JoinedTimestamp`).
+    pub joined: Option<std::time::SystemTime>,
+}
+
+impl AccountInfo {
+    /// How long ago the account joined, in whole seconds; decides whether AccessDenied means
+    /// "not ready yet".
+    pub fn joined_secs_ago(&self) -> Option<u64> {
+        self.joined_secs_before(std::time::SystemTime::now())
+    }
+
+    /// How long before `now` the account joined, in whole seconds (0 for a time ahead of it).
+    pub fn joined_secs_before(&self, now: std::time::SystemTime) -> Option<u64> {
+        let joined = self.joined?;
+        Some(now.duration_since(joined).map(|d| d.as_secs()).unwrap_or(0))
+    }
 }
 
 fn info(a: &aws_sdk_organizations::types::Account) -> Option<AccountInfo> {
@@ -28,21 +42,15 @@ fn info(a: &aws_sdk_organizations::types::Account) -> Option<AccountInfo> {
         .state()
         .map(|s| s.as_str().to_owned())
         .unwrap_or_else(|| "UNKNOWN".into());
-    let joined_secs_ago = a.joined_timestamp().and_then(|t| {
-        let joined = std::time::SystemTime::try_from(*t).ok()?;
-        Some(
-            std::time::SystemTime::now()
-                .duration_since(joined)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        )
-    });
+    let joined = a
+        .joined_timestamp()
+        .and_then(|t| std::time::SystemTime::try_from(*t).ok());
     Some(AccountInfo {
         id,
         name: a.name().unwrap_or_default().to_owned(),
         active: a.state() == Some(&AccountState::Active) || a.state().is_none(),
         state,
-        joined_secs_ago,
+        joined,
     })
 }
 

@@ -133,6 +133,17 @@ impl AccessRoles<'_> {
         ))
     }
 
+    /// Tries one role, without polling: what `doctor` asks of every role in turn.
+    pub async fn assume_named(
+        &self,
+        account: &AccountId,
+        role: &str,
+        retrying: Retrying,
+    ) -> Result<SdkConfig, AwsError> {
+        self.assume(&RoleArn::new(self.partition, account, role), retrying)
+            .await
+    }
+
     /// Assumes `arn` and returns a config for the member account that keeps the base config's
     /// region, endpoints and retry settings.
     async fn assume(&self, arn: &RoleArn, retrying: Retrying) -> Result<SdkConfig, AwsError> {
@@ -166,6 +177,29 @@ impl AccessRoles<'_> {
             .credentials_provider(SharedCredentialsProvider::new(creds))
             .build())
     }
+}
+
+/// Who the credentials belong to.
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+}
+
+/// `sts:GetCallerIdentity`, which needs no permission: the account and principal of the
+/// credentials in use.
+pub async fn caller_identity(
+    sts: &aws_sdk_sts::Client,
+    retrying: Retrying,
+) -> Result<Identity, AwsError> {
+    let out = retrying
+        .call("sts:GetCallerIdentity", transient, || {
+            sts.get_caller_identity().send()
+        })
+        .await?;
+    Ok(Identity {
+        account: out.account().unwrap_or_default().to_owned(),
+        arn: out.arn().unwrap_or_default().to_owned(),
+    })
 }
 
 /// At most `per_second` calls in any one-second window: a call may start only once the call

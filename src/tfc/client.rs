@@ -22,7 +22,7 @@ use crate::error::{AwsError, TfcError};
 const JSONAPI: &str = "application/vnd.api+json";
 /// Attempts for one request before giving up on 5xx answers and transport errors. A 429 does
 /// not count: it is waited out until the deadline.
-const MAX_ATTEMPTS: u32 = 6;
+pub const MAX_ATTEMPTS: u32 = 6;
 /// A 5xx answer asking for a longer pause than this gets this pause.
 const MAX_SERVER_WAIT: Duration = Duration::from_secs(60);
 /// The pause after a 429 that names none.
@@ -222,9 +222,17 @@ impl TfcClient {
                 req = req.body(b.to_string());
             }
             let started = Instant::now();
-            let outcome = req.send().await;
-            let resp = match outcome {
-                Ok(r) => r,
+            // The whole answer, body included: a connection that breaks off mid-body is as
+            // much a transport failure as one that never answered.
+            let answer = match req.send().await {
+                Ok(resp) => {
+                    let (status, headers) = (resp.status(), resp.headers().clone());
+                    resp.bytes().await.map(|body| (status, headers, body))
+                }
+                Err(e) => Err(e),
+            };
+            let (status, headers, bytes) = match answer {
+                Ok(answer) => answer,
                 Err(e) => {
                     let reason = if e.is_timeout() {
                         "request timed out".to_owned()
@@ -233,6 +241,7 @@ impl TfcClient {
                     };
                     tracing::warn!(%method, path, attempt, reason, "Terraform Cloud request failed");
                     if idempotent && attempt < MAX_ATTEMPTS {
+                        crate::metrics::tfc_retry();
                         tokio::time::sleep(self.backoff(attempt)).await;
                         continue;
                     }
@@ -242,13 +251,8 @@ impl TfcClient {
                     });
                 }
             };
-            let status = resp.status();
             tracing::debug!(%method, path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "Terraform Cloud");
             if status.is_success() {
-                let bytes = resp.bytes().await.map_err(|e| TfcError::Transport {
-                    attempts: attempt,
-                    reason: transport_reason(&e),
-                })?;
                 if bytes.is_empty() || status == StatusCode::NO_CONTENT {
                     return Ok(None);
                 }
@@ -256,8 +260,8 @@ impl TfcClient {
                     .map(Some)
                     .map_err(|e| TfcError::Decode(format!("{method} {path}: {e}")));
             }
-            let wait = server_wait(resp.headers());
-            let detail = error_detail(&resp.bytes().await.unwrap_or_default());
+            let wait = server_wait(&headers);
+            let detail = error_detail(&bytes);
             match status.as_u16() {
                 401 if !refreshed_token && self.token.refresh().await? => refreshed_token = true,
                 401 => return Err(TfcError::Unauthorized),
@@ -270,6 +274,7 @@ impl TfcClient {
                 // of that user: being told to wait says nothing about being broken, so the
                 // wait is honoured for as long as the invocation can afford it.
                 429 => {
+                    crate::metrics::tfc_throttled();
                     throttled += 1;
                     attempt -= 1; // not a failed attempt: MAX_ATTEMPTS does not apply
                     let wait = wait.unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
@@ -298,6 +303,7 @@ impl TfcClient {
                     });
                 }
                 500..=599 => {
+                    crate::metrics::tfc_retry();
                     tokio::time::sleep(
                         wait.unwrap_or_else(|| self.backoff(attempt))
                             .min(MAX_SERVER_WAIT),
@@ -335,6 +341,12 @@ impl Tfc<'_> {
         self.client
             .request(Method::GET, path, query, None, self.deadline)
             .await
+    }
+
+    /// The pause before attempt `attempt + 1` of a request the caller repeats itself (a POST
+    /// that provably did not land), the same as between attempts of an idempotent one.
+    pub async fn pause(&self, attempt: u32) {
+        tokio::time::sleep(self.client.backoff(attempt)).await;
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Body, TfcError> {

@@ -2,6 +2,7 @@
 //! set operations built on it.
 
 pub mod client;
+pub mod organization;
 pub mod varsets;
 
 pub use client::TfcClient;

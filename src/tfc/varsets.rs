@@ -2,9 +2,11 @@
 //! match) and told apart by owner (`relationships.parent`), created with their variables in
 //! one request whose answer is checked, and adopted after an ambiguous create.
 
+use std::future::Future;
+
 use serde_json::{json, Value};
 
-use super::client::Tfc;
+use super::client::{Tfc, MAX_ATTEMPTS};
 use crate::domain::VarsetName;
 use crate::error::TfcError;
 use crate::policy::{ActualVar, DesiredVar};
@@ -147,6 +149,50 @@ fn is_ambiguous(e: &TfcError) -> bool {
     matches!(e, TfcError::Unavailable { .. } | TfcError::Transport { .. })
 }
 
+/// What a POST whose answer may not tell whether it landed came to.
+enum Settled<T> {
+    /// The server's answer.
+    Answered(Option<Value>),
+    /// The POST failed ambiguously (a 5xx, a dropped or timed-out connection) or with a 422
+    /// "already been taken" (`duplicate`), and looking found the thing there.
+    Found { found: T, duplicate: bool },
+}
+
+/// POSTs `body` until its fate is known. After an ambiguous failure or a 422 "already been
+/// taken", `look` checks whether the thing is there. When it is not, the POST provably did
+/// not land and is sent again, after the same backoff and within the same number of attempts
+/// as any idempotent request. The server refuses a second set of one name, or a second
+/// variable of one key, so repeating never makes a duplicate.
+async fn post_settled<T, F, Fut>(
+    c: &Tfc<'_>,
+    path: &str,
+    body: &Value,
+    look: F,
+) -> Result<Settled<T>, TfcError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Option<T>, TfcError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let e = match c.post(path, body).await {
+            Ok(answer) => return Ok(Settled::Answered(answer)),
+            Err(e) if is_duplicate(&e) || is_ambiguous(&e) => e,
+            Err(e) => return Err(e),
+        };
+        tracing::info!(path, attempt, error = %e, "the POST may have happened; looking");
+        if let Some(found) = look().await? {
+            let duplicate = is_duplicate(&e);
+            return Ok(Settled::Found { found, duplicate });
+        }
+        if attempt >= MAX_ATTEMPTS {
+            return Err(e);
+        }
+        c.pause(attempt).await;
+    }
+}
+
 /// What a create came to.
 #[derive(Debug)]
 pub enum Creation {
@@ -162,7 +208,7 @@ pub enum Creation {
 
 /// Creates an organization-owned, non-global set with its variables in one request. After a
 /// 422 "already been taken" or an ambiguous failure it lists again and returns the set that is
-/// there.
+/// there, or creates it again when it is not (see [`post_settled`]).
 pub async fn create(
     c: &Tfc<'_>,
     name: &VarsetName,
@@ -174,39 +220,27 @@ pub async fn create(
         "attributes": {"name": name.as_str(), "description": description, "global": false, "priority": false},
         "relationships": {"vars": {"data": vars.iter().map(|v| json!({"type": "vars", "attributes": var_attributes(v)})).collect::<Vec<_>>()}}
     }});
-    let mut last_error = None;
-    for _ in 0..3 {
-        match c
-            .post(&org_path(c, "varsets"), &body)
-            .await
-            .map_err(|e| org_scoped(c, e))
-        {
-            Ok(Some(doc)) => {
-                let set = doc.get("data").and_then(summary).ok_or_else(|| {
-                    TfcError::Decode("created variable set without id/name".into())
-                })?;
-                let vars = match stored_inline(&doc) {
-                    Some(vars) => vars,
-                    None => list_vars(c, &set.id).await?,
-                };
-                return Ok(Creation::Created { set, vars });
-            }
-            Ok(None) => {
-                return Err(TfcError::Decode(
-                    "created variable set: empty response".into(),
-                ))
-            }
-            Err(e) if is_duplicate(&e) || is_ambiguous(&e) => {
-                tracing::info!(varset = name.as_str(), error = %e, "create may have happened; looking for the set");
-                if let Some(existing) = find(c, name).await? {
-                    return Ok(Creation::Found(existing));
-                }
-                last_error = Some(e);
-            }
-            Err(e) => return Err(e),
+    let settled = post_settled(c, &org_path(c, "varsets"), &body, || find(c, name))
+        .await
+        .map_err(|e| org_scoped(c, e))?;
+    let doc = match settled {
+        Settled::Found { found, .. } => return Ok(Creation::Found(found)),
+        Settled::Answered(Some(doc)) => doc,
+        Settled::Answered(None) => {
+            return Err(TfcError::Decode(
+                "created variable set: empty response".into(),
+            ))
         }
-    }
-    Err(last_error.unwrap_or_else(|| TfcError::Decode("variable set creation failed".into())))
+    };
+    let set = doc
+        .get("data")
+        .and_then(summary)
+        .ok_or_else(|| TfcError::Decode("created variable set without id/name".into()))?;
+    let vars = match stored_inline(&doc) {
+        Some(vars) => vars,
+        None => list_vars(c, &set.id).await?,
+    };
+    Ok(Creation::Created { set, vars })
 }
 
 /// The variables a create's answer says were stored. Variables inline with a create are
@@ -274,33 +308,34 @@ pub enum Added {
 
 /// Adds a variable. A duplicate key (a concurrent writer) or an ambiguous failure (the add may
 /// have landed) is settled by reading the set: the variable there is kept, or its value
-/// rewritten under the same rules as any update.
+/// rewritten under the same rules as any update; one that is not there is added again.
 pub async fn add_var(c: &Tfc<'_>, varset_id: &str, var: &DesiredVar) -> Result<Added, TfcError> {
     let path = format!("/varsets/{varset_id}/relationships/vars");
     let body = json!({"data": {"type": "vars", "attributes": var_attributes(var)}});
-    let e = match c.post(&path, &body).await {
-        Ok(_) => return Ok(Added::Created),
-        Err(e) if is_duplicate(&e) || is_ambiguous(&e) => e,
-        Err(e) => return Err(e),
+    let look = || async {
+        let existing = list_vars(c, varset_id).await?;
+        Ok(existing
+            .into_iter()
+            .find(|v| v.key == var.key && v.category == "env"))
     };
-    let existing = list_vars(c, varset_id).await?;
-    match existing
-        .iter()
-        .find(|v| v.key == var.key && v.category == "env")
-    {
+    match post_settled(c, &path, &body, look).await? {
+        Settled::Answered(_) => Ok(Added::Created),
         // After a 422 someone else wrote it; after an unanswered add, most likely we did.
-        Some(v) if v.value.as_deref() == Some(var.value.as_str()) => Ok(if is_duplicate(&e) {
-            Added::AlreadySet
-        } else {
-            Added::Created
-        }),
-        Some(v) => {
-            update_var(c, varset_id, &v.id, var).await?;
-            Ok(Added::Rewritten {
-                sensitive: v.sensitive,
+        Settled::Found { found, duplicate }
+            if found.value.as_deref() == Some(var.value.as_str()) =>
+        {
+            Ok(if duplicate {
+                Added::AlreadySet
+            } else {
+                Added::Created
             })
         }
-        None => Err(e),
+        Settled::Found { found, .. } => {
+            update_var(c, varset_id, &found.id, var).await?;
+            Ok(Added::Rewritten {
+                sensitive: found.sensitive,
+            })
+        }
     }
 }
 

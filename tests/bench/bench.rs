@@ -9,6 +9,7 @@ mod support;
 mod burst;
 mod org;
 mod readiness;
+mod soak;
 mod sweep_loop;
 
 use std::collections::BTreeMap;
@@ -18,7 +19,6 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use futures::StreamExt;
 use serde_json::{json, Value};
 
 use support::env::sample_event;
@@ -99,6 +99,22 @@ struct Args {
     /// Containers draining the burst (the module's event_max_concurrency; default 2).
     #[arg(long)]
     burst_containers: Option<usize>,
+    /// Run only the chaos soak (issue 12): a sweep under random faults, with overlapping
+    /// account events, until every account has converged.
+    #[arg(long)]
+    soak: bool,
+    /// Seed of the soak's organization and faults; the same seed replays a run.
+    #[arg(long, default_value_t = 12)]
+    seed: u64,
+    /// Accounts in the soak's organization (default 500, quick 60).
+    #[arg(long)]
+    soak_accounts: Option<usize>,
+    /// Account events during the soak's first sweep (default 50, quick 10).
+    #[arg(long)]
+    soak_events: Option<usize>,
+    /// Shares of calls that get a random fault, one soak each (default 0.05,0.15).
+    #[arg(long, value_delimiter = ',')]
+    fault_rates: Option<Vec<f64>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -219,7 +235,12 @@ async fn run(args: Args) -> ExitCode {
     res.json.insert(
         "settings".into(),
         json!({
-            "mode": if args.quick { "quick" } else { "full" },
+            "mode": match (args.soak, args.quick) {
+                (true, true) => "soak, quick",
+                (true, false) => "soak",
+                (false, true) => "quick",
+                (false, false) => "full",
+            },
             "binary_bytes": std::fs::metadata(&ctx.binary).map(|m| m.len()).ok(),
             "cold_starts": cold_starts,
             "sweep_sizes": sizes,
@@ -228,60 +249,25 @@ async fn run(args: Args) -> ExitCode {
             "concurrency": args.concurrency,
         }),
     );
+    let soak_plan = args.soak.then(|| {
+        soak::Plan::new(
+            args.quick,
+            args.soak_accounts,
+            args.soak_events,
+            args.fault_rates.as_deref(),
+            args.seed,
+        )
+    });
     let started = Instant::now();
 
-    // Managed policies are loaded so the default role policy (AdministratorAccess) attaches.
-    step("starting moto with the AWS-managed policies");
-    let moto = match tokio::task::spawn_blocking(|| Moto::start(true)).await {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("bench: moto did not start: {e}");
-            return ExitCode::FAILURE;
-        }
+    let measured = match soak_plan {
+        Some(plan) => soak::soak(&ctx, &plan, &mut res)
+            .await
+            .map_err(|e| format!("soak: {e}")),
+        None => performance(&args, &ctx, cold_starts, &sizes, &mut res).await,
     };
-    moto.ensure_organization().await;
-    let proxy = FaultProxy::start(&moto.url()).await;
-    let tfc = TfcFake::start(ctx.fake.clone()).await;
-
-    if !args.readiness_only {
-        if let Err(e) = cold_start(&ctx, &proxy, &tfc, cold_starts, &mut res).await {
-            res.errors.push(format!("cold start: {e}"));
-        }
-        if let Err(e) = onboarding(&ctx, &moto, &proxy, &tfc, &mut res).await {
-            res.errors.push(format!("one onboarding: {e}"));
-        }
-    }
-    let plans = readiness::plan(
-        args.quick,
-        args.readiness_closed_secs.as_deref(),
-        args.readiness_runs,
-    );
-    if let Err(e) = readiness::readiness(&ctx, &moto, &proxy, &tfc, &plans, &mut res).await {
-        res.errors.push(format!("readiness: {e}"));
-    }
-    drop((proxy, tfc, moto));
-
-    if !args.readiness_only {
-        let mut sweeps = Vec::new();
-        for &n in &sizes {
-            match sweep(&ctx, n, &mut res).await {
-                Ok(s) => sweeps.push(s),
-                Err(e) => res.errors.push(format!("sweep over {n} accounts: {e}")),
-            }
-        }
-        linearity(&sweeps, &mut res);
-        res.json.insert("sweeps".into(), Value::Array(sweeps));
-        let plan = sweep_loop::plan(args.quick, args.loop_accounts);
-        match sweep_loop::sweep_loop(&ctx, &plan, &mut res).await {
-            Ok(figures) => drop(res.json.insert("sweep_loop".into(), figures)),
-            Err(e) => res.errors.push(format!("sweep loop: {e}")),
-        }
-        let plan = burst::plan(args.quick, args.burst_events, args.burst_containers);
-        match burst::burst(&ctx, &plan, &mut res).await {
-            Ok(figures) => drop(res.json.insert("burst".into(), figures)),
-            Err(e) => res.errors.push(format!("burst: {e}")),
-        }
-        artifact(&args, &mut res);
+    if let Err(e) = measured {
+        res.errors.push(e);
     }
 
     res.json.insert(
@@ -335,6 +321,67 @@ async fn run(args: Args) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Issue 6's figures and issue 11's readiness: cold start, one onboarding, readiness, sweep
+/// scale and the artifact.
+async fn performance(
+    args: &Args,
+    ctx: &Ctx,
+    cold_starts: usize,
+    sizes: &[usize],
+    res: &mut Results,
+) -> Result<(), String> {
+    // Managed policies are loaded so the default role policy (AdministratorAccess) attaches.
+    step("starting moto with the AWS-managed policies");
+    let moto = tokio::task::spawn_blocking(|| Moto::start(true))
+        .await
+        .map_err(|e| format!("moto did not start: {e}"))?;
+    moto.ensure_organization().await;
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let tfc = TfcFake::start(ctx.fake.clone()).await;
+
+    if !args.readiness_only {
+        if let Err(e) = cold_start(ctx, &proxy, &tfc, cold_starts, res).await {
+            res.errors.push(format!("cold start: {e}"));
+        }
+        if let Err(e) = onboarding(ctx, &moto, &proxy, &tfc, res).await {
+            res.errors.push(format!("one onboarding: {e}"));
+        }
+    }
+    let plans = readiness::plan(
+        args.quick,
+        args.readiness_closed_secs.as_deref(),
+        args.readiness_runs,
+    );
+    if let Err(e) = readiness::readiness(ctx, &moto, &proxy, &tfc, &plans, res).await {
+        res.errors.push(format!("readiness: {e}"));
+    }
+    drop((proxy, tfc, moto));
+
+    if !args.readiness_only {
+        let mut sweeps = Vec::new();
+        for &n in sizes {
+            match sweep(ctx, n, res).await {
+                Ok(s) => sweeps.push(s),
+                Err(e) => res.errors.push(format!("sweep over {n} accounts: {e}")),
+            }
+        }
+        linearity(&sweeps, res);
+        res.json.insert("sweeps".into(), Value::Array(sweeps));
+        let plan = sweep_loop::plan(args.quick, args.loop_accounts);
+        match sweep_loop::sweep_loop(ctx, &plan, res).await {
+            Ok(figures) => drop(res.json.insert("sweep_loop".into(), figures)),
+            Err(e) => res.errors.push(format!("sweep loop: {e}")),
+        }
+        let plan = burst::plan(args.quick, args.burst_events, args.burst_containers);
+        match burst::burst(ctx, &plan, res).await {
+            Ok(figures) => drop(res.json.insert("burst".into(), figures)),
+            Err(e) => res.errors.push(format!("burst: {e}")),
+        }
+        artifact(args, res);
+    }
+    Ok(())
 }
 
 struct Ctx {

@@ -62,6 +62,7 @@ async fn main() {
         .env_clear()
         .envs(vars)
         .envs(api.env_for_process())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -129,4 +130,9 @@ async fn main() {
         other => println!("replay failed: {other:?}"),
     }
     let _ = child.start_kill();
+
+    heading("Its metrics: CloudWatch embedded metric format on standard output, one per line");
+    if let Ok(out) = child.wait_with_output().await {
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
 }

@@ -53,6 +53,7 @@ EXPECTED_ENV = {
     "ONBOARD_CONCURRENCY",
     "ONBOARD_PARTITION",
     "TFE_RATE_LIMIT",
+    "ONBOARD_EVENTS_QUEUE_ARN",
     "RUST_LOG",
 }
 OPTIONAL_ENV = {
@@ -67,6 +68,7 @@ OPTIONAL_ENV = {
 NOT_SET_BY_MODULE = {
     "TFE_TOKEN",
     "TFE_TIMEOUT_MS",
+    "ONBOARD_AWS_TIMEOUT_MS",
     "ONBOARD_EVENT_BUS",
     "ONBOARD_RETRY_BASE_MS",
     "ONBOARD_NEW_ACCOUNT_WINDOW_SECS",
@@ -98,6 +100,7 @@ ENV_SOURCES = {
     "ONBOARD_CONCURRENCY": "${tostring(var.onboard_concurrency)}",
     "ONBOARD_PARTITION": "${local.partition}",
     "TFE_RATE_LIMIT": "${tostring(local.tfe_rate_limit)}",
+    "ONBOARD_EVENTS_QUEUE_ARN": "${aws_sqs_queue.events.arn}",
     "RUST_LOG": "${var.log_level}",
 }
 
@@ -145,6 +148,7 @@ EXPECTED_DEFAULTS = {
     "rule_maximum_retry_attempts": 185,
     "rule_maximum_event_age_in_seconds": 86400,
     "create_cloudtrail": False,
+    "create_dashboard": True,
     "allow_non_us_east_1": False,
 }
 
@@ -167,7 +171,10 @@ EXPECTED_OUTPUTS = {
     "control_tower_forward_dlq_url",
     "state_machine_arn",
     "events_queue_url",
+    "events_queue_arn",
     "events_failed_queue_url",
+    "dashboard_name",
+    "dashboard_url",
 }
 
 ALL_TF_FILES = sorted(INFRA_DIR.rglob("*.tf"))
@@ -553,6 +560,9 @@ def test_alarms(module: Module):
         'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.failures.name}',
         'events-dlq-not-empty = {',
         'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.events_dlq.name}',
+        # Failed onboardings, a sweep's too: the function's own metric (src/metrics.rs).
+        'onboarding-failures = {',
+        'namespace = "TfcOnboarder", metric = "Onboardings", dimensions = {FunctionName = aws_lambda_function.this.function_name, Outcome = "failed"}, statistic = "Sum"',
         # One FailedInvocations alarm per rule that queues account events.
         'for key in keys(local.enabled_event_rules) : "${replace(key, "_", "-")}-failed-invocations" => {',
         'namespace = "AWS/Events", metric = "FailedInvocations", dimensions = {RuleName = aws_cloudwatch_event_rule.account[key].name}',
@@ -953,8 +963,25 @@ def test_organizations_access(function_statements: list[dict], module: Module):
     assert module.locals["organizations_arn_prefix"] == "arn:${local.partition}:organizations::${local.account_id}"
 
 
+def test_doctor_reads_trails_and_the_accounts_own_rules(function_statements: list[dict]):
+    (listing,) = _statements_with(function_statements, "cloudtrail:DescribeTrails")
+    assert listing["actions"] == ["cloudtrail:DescribeTrails"]
+    assert listing["resources"] == ["*"]
+    (trails,) = _statements_with(function_statements, "cloudtrail:GetTrailStatus")
+    assert set(trails["actions"]) == {"cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"}
+    # Any Region (a multi-Region trail is read in its home Region), this account only.
+    assert trails["resources"] == ["arn:${local.partition}:cloudtrail:*:${local.account_id}:trail/*"]
+    (rules,) = _statements_with(function_statements, "events:ListRuleNamesByTarget")
+    assert set(rules["actions"]) == {"events:ListRuleNamesByTarget", "events:DescribeRule"}
+    assert rules["resources"] == ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/*"]
+    for statement in (listing, trails, rules):
+        assert statement.get("condition") is None and statement.get("for_each") is None
+        assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) for a in statement["actions"]), "reads only"
+
+
 def test_star_resources_only_where_iam_requires_it(function_statements: list[dict]):
     allowed_on_star = {
+        "cloudtrail:DescribeTrails",
         "organizations:DescribeOrganization",
         "organizations:ListAccounts",
         "xray:PutTraceSegments",
@@ -1019,6 +1046,11 @@ def test_every_function_permission_is_accounted_for(function_statements: list[di
         "organizations:ListTagsForResource",
         "organizations:DescribeOrganization",
         "organizations:ListAccounts",
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:GetEventSelectors",
+        "events:DescribeRule",
+        "events:ListRuleNamesByTarget",
         "secretsmanager:GetSecretValue",
         "kms:Decrypt",
         "kms:GenerateDataKey",

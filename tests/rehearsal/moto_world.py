@@ -15,7 +15,9 @@ lambda_runtime.py) and correct the ones that are more lenient than AWS:
   the client signed.
 - moto checks most actions against resource `*`, so a statement scoped to an ARN never
   matches. The actions the function uses get their real resource: the account, OU or
-  root of Organizations calls, the secret of GetSecretValue, the bus of PutEvents.
+  root of Organizations calls, the secret of GetSecretValue, the bus of PutEvents, the
+  trail of GetTrailStatus and GetEventSelectors, the rule of DescribeRule (and the
+  account's rules for ListRuleNamesByTarget).
 - moto ignores condition keys. `aws:ResourceOrgID` is supplied for sts:AssumeRole (the
   organization of the account holding the role, empty outside any organization), so
   the function role's condition on it is evaluated.
@@ -81,6 +83,7 @@ from moto.core.exceptions import (  # noqa: E402
 )
 from moto.awslambda import models as lambda_models  # noqa: E402
 from moto.awslambda.responses import LambdaResponse  # noqa: E402
+from moto.cloudtrail.responses import CloudTrailResponse  # noqa: E402
 from moto.events import models as events_models  # noqa: E402
 from moto.events.responses import EventsHandler  # noqa: E402
 from moto.iam import access_control  # noqa: E402
@@ -561,7 +564,17 @@ def _patch_resources() -> None:
         return secret.arn if secret is not None else (secret_id or "*")
 
     def events_resource(self: EventsHandler) -> str:
-        if self._get_action() != "PutEvents":
+        action = self._get_action()
+        rules = f"arn:{self.partition}:events:{self.region}:{self.current_account}:rule"
+        if action == "DescribeRule":
+            bus = self._get_param("EventBusName") or "default"
+            bus = bus.rsplit("/", 1)[-1]
+            name = self._get_param("Name")
+            return f"{rules}/{name}" if bus == "default" else f"{rules}/{bus}/{name}"
+        if action == "ListRuleNamesByTarget":
+            # A listing is checked against the rules it may list.
+            return f"{rules}/*"
+        if action != "PutEvents":
             return "*"
         buses = {entry.get("EventBusName") or "default" for entry in self._get_param("Entries") or []}
         if len(buses) != 1:
@@ -585,8 +598,17 @@ def _patch_resources() -> None:
             if arn:
                 return arn
         return "*"
+    def cloudtrail_resource(self: CloudTrailResponse) -> str:
+        key = {"GetTrailStatus": "Name", "GetEventSelectors": "TrailName"}.get(self._get_action())
+        trail = self._get_param(key) if key else None
+        if not trail:
+            return "*"  # DescribeTrails has no resource type
+        if trail.startswith("arn:"):
+            return trail
+        return f"arn:{self.partition}:cloudtrail:{self.region}:{self.current_account}:trail/{trail}"
 
     OrganizationsResponse._determine_resource = organizations_resource
+    CloudTrailResponse._determine_resource = cloudtrail_resource
     SecretsManagerResponse._determine_resource = secretsmanager_resource
     EventsHandler._determine_resource = events_resource
     LambdaResponse._determine_resource = lambda_resource

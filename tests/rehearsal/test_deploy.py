@@ -44,6 +44,16 @@ MANUAL_ACCOUNT = "444455556666"  # the account events/manual.json names
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 APPROVAL = r"Only 'yes' will be accepted to approve\.\s*\n\s*Enter a value: "
 APPLY_DONE = r"Apply complete! Resources: \d+ added"
+DOCTOR_CHECKS = ["credentials", "cloudtrail", "event rules", "terraform cloud", "access roles", "role policies"]
+# Each read doctor needs beyond what onboarding needs, and the check that stops working
+# without it.
+DOCTOR_READS = {
+    "cloudtrail:DescribeTrails": "cloudtrail",
+    "cloudtrail:GetTrailStatus": "cloudtrail",
+    "cloudtrail:GetEventSelectors": "cloudtrail",
+    "events:ListRuleNamesByTarget": "event rules",
+    "events:DescribeRule": "event rules",
+}
 
 
 @dataclass
@@ -84,6 +94,8 @@ def _organization_trail(stage: Stage) -> str:
         TrailName=trail["TrailARN"],
         EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}],
     )
+    # A landing zone's trail logs (a new trail does not until started).
+    cloudtrail.start_logging(Name="aws-controltower-BaselineCloudTrail")
     return trail["TrailARN"]
 
 
@@ -194,7 +206,7 @@ def test_readme_deploy_section_ran_verbatim(stage: Stage, deployment: Deployment
     assert stage.token not in run.output, "the token was echoed to the terminal"
     # Step 0 found the landing zone's trail and what it records.
     assert f"{deployment.trail_arn} (home Region us-east-1, organization trail: False, all Regions: True)" in run.output
-    # Step 4: the manual event onboarded the account it names.
+    # Step 5: the manual event onboarded the account it names.
     report = json.loads((stage.scratch / COMPLETE / "out.json").read_text())
     assert report["account_id"] == MANUAL_ACCOUNT and report["outcome"] == "onboarded", report
     invocation = next(i for i in stage.lambdas.invocations if i.event == json.loads((EVENTS / "manual.json").read_text()))
@@ -209,6 +221,13 @@ def test_readme_deploy_section_ran_verbatim(stage: Stage, deployment: Deployment
         assert statement["Condition"]["StringLike"]["app.terraform.io:sub"] == (
             f"organization:{ORGANIZATION}:project:landing-zone:workspace:*:run_phase:{phase}"
         )
+    # Step 4: the deployed function's doctor found everything in place, reading only.
+    doctor = json.loads((stage.scratch / COMPLETE / "doctor.json").read_text())
+    assert doctor["ok"] is True, json.dumps(doctor, indent=2)
+    assert [(c["check"], c["status"]) for c in doctor["checks"]] == [
+        (name, "pass") for name in DOCTOR_CHECKS
+    ], json.dumps(doctor, indent=2)
+
     variables = stage.fake.varsets()[f"aws-{MANUAL_ACCOUNT}"]
     assert variables["TFC_AWS_PROVIDER_AUTH"] == "true"
     assert variables["TFC_AWS_PLAN_ROLE_ARN"] == f"arn:aws:iam::{MANUAL_ACCOUNT}:role/terraform-cloud-plan"
@@ -217,6 +236,8 @@ def test_readme_deploy_section_ran_verbatim(stage: Stage, deployment: Deployment
     ready = _ready_events(stage, deployment.ready_queue_url)
     assert [(e["detail-type"], e["detail"]["account_id"]) for e in ready] == [("Account Onboarded", MANUAL_ACCOUNT)]
     deployment.onboarded.append(MANUAL_ACCOUNT)
+    # Step 6: the dashboard's address.
+    assert f"https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name={FUNCTION}" in run.output
 
 
 def test_the_function_runs_with_exactly_the_deployed_environment_and_role(stage: Stage, deployment: Deployment):
@@ -288,21 +309,10 @@ def _fire_sweep(stage: Stage) -> dict[str, Any]:
     return _wait(stage, fired.execution_arn)
 
 
-def _sweep_role_policy(stage: Stage, role: str) -> tuple[Any, str, dict[str, Any]]:
+def _role_policy(stage: Stage, role: str) -> tuple[Any, str, dict[str, Any]]:
     iam = stage.world.client("iam", stage.operator)
     (name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
     return iam, name, iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-
-
-def _without(document: dict[str, Any], action: str) -> dict[str, Any]:
-    reduced = copy.deepcopy(document)
-    reduced["Statement"] = [s for s in reduced["Statement"] if action not in _listed(s["Action"])]
-    assert reduced != document, f"{action} is not granted"
-    return reduced
-
-
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def test_the_daily_sweep_loops_over_continuations_until_the_organization_is_done(stage: Stage, deployment: Deployment):
@@ -416,7 +426,7 @@ def test_a_sweep_whose_function_keeps_failing_fails_visibly_after_its_retries(st
     ("states:ListExecutions", "Sfn.AccessDeniedException"),
 ])
 def test_the_state_machine_role_needs_each_of_its_permissions(stage: Stage, deployment: Deployment, action: str, error: str):
-    iam, name, document = _sweep_role_policy(stage, f"{FUNCTION}-sweep")
+    iam, name, document = _role_policy(stage, f"{FUNCTION}-sweep")
     before = len(stage.lambdas.invocations)
     iam.put_role_policy(RoleName=f"{FUNCTION}-sweep", PolicyName=name, PolicyDocument=json.dumps(_without(document, action)))
     try:
@@ -433,7 +443,7 @@ def test_the_schedule_role_needs_each_of_its_permissions(stage: Stage, deploymen
     keeps it (sent with the same role); without sqs:SendMessage as well, it is lost."""
     assert stage.scheduler
     role = f"{FUNCTION}-sweep-schedule"
-    iam, name, document = _sweep_role_policy(stage, role)
+    iam, name, document = _role_policy(stage, role)
     no_start = _without(document, "states:StartExecution")
     try:
         iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(no_start))
@@ -563,7 +573,7 @@ def test_a_removed_permission_breaks_the_path_that_needs_it(stage: Stage, deploy
     receive; then it is in the events-failed queue, with its body, for the operator to
     send back once the permission is restored."""
     assert stage.event_sources
-    iam, name, original = _sweep_role_policy(stage, FUNCTION)
+    iam, name, original = _role_policy(stage, FUNCTION)
     reduced = copy.deepcopy(original)
     for statement in reduced["Statement"]:
         if isinstance(statement["Action"], list) and "organizations:DescribeAccount" in statement["Action"]:
@@ -604,7 +614,7 @@ def test_the_queue_is_read_by_lambda_with_the_function_role_and_never_by_the_cod
     sqs:ReceiveMessage the event stays queued (the stalled-queue alarm's case), and the
     function's own credentials never make an SQS call."""
     assert stage.eventbridge and stage.event_sources
-    iam, name, original = _sweep_role_policy(stage, FUNCTION)
+    iam, name, original = _role_policy(stage, FUNCTION)
     account = stage.world.create_member_account("team-polled")
     event = sample("create-account-result.json", account)
     (delivery,) = stage.eventbridge.deliver(event, "us-east-1")
@@ -627,6 +637,108 @@ def test_the_queue_is_read_by_lambda_with_the_function_role_and_never_by_the_cod
     used_by_code = {(r.service, r.action) for r in stage.world.requests if r.access_key_id in function_keys}
     assert ("organizations", "DescribeAccount") in used_by_code, "the function's own calls are recorded"
     assert not {service for service, _ in used_by_code} & {"sqs"}, used_by_code
+
+
+def _without(policy: dict[str, Any], action: str) -> dict[str, Any]:
+    """The policy with `action` taken out (and any statement left without an action)."""
+    reduced = copy.deepcopy(policy)
+    kept = []
+    for statement in reduced["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        statement["Action"] = [a for a in actions if a != action]
+        if statement["Action"]:
+            kept.append(statement)
+    reduced["Statement"] = kept
+    assert reduced != policy, f"{action} is not in the deployed policy"
+    return reduced
+
+
+def _doctor(stage: Stage) -> dict[str, Any]:
+    before = len(stage.lambdas.invocations)
+    stage.world.client("lambda", stage.operator).invoke(
+        FunctionName=FUNCTION, Payload=json.dumps({"action": "doctor"}).encode()
+    )
+    assert len(stage.lambdas.invocations) == before + 1
+    return _report(_last(stage))
+
+
+def test_doctor_needs_each_of_its_reads_and_nothing_more(stage: Stage, deployment: Deployment):
+    """doctor under IAM enforcement with the deployed role: everything passes, and taking
+    out any one of the reads it added to the policy fails the check that needs it, naming
+    the action to allow."""
+    healthy = _doctor(stage)
+    assert healthy["ok"] is True, json.dumps(healthy, indent=2)
+    assert [c["check"] for c in healthy["checks"] if c["status"] == "pass"] == DOCTOR_CHECKS
+    varsets_before = stage.fake.varsets()
+
+    iam, name, original = _role_policy(stage, FUNCTION)
+    outcomes = {}
+    try:
+        for action, check in DOCTOR_READS.items():
+            iam.put_role_policy(RoleName=FUNCTION, PolicyName=name, PolicyDocument=json.dumps(_without(original, action)))
+            answer = _doctor(stage)
+            failed = {c["check"]: c for c in answer["checks"] if c["status"] == "fail"}
+            assert answer["ok"] is False and list(failed) == [check], json.dumps(answer, indent=2)
+            text = json.dumps(failed[check])
+            assert "AccessDenied" in text and f"allow {action}" in failed[check]["fix"], text
+            outcomes[action] = failed[check]["summary"]
+    finally:
+        iam.put_role_policy(RoleName=FUNCTION, PolicyName=name, PolicyDocument=json.dumps(original))
+    fact("doctor without each of its reads", json.dumps(outcomes, indent=2))
+    assert _doctor(stage)["ok"] is True
+    assert stage.fake.varsets() == varsets_before, "doctor changed Terraform Cloud"
+
+
+def test_the_deployed_dashboard_graphs_what_the_deployed_function_wrote(stage: Stage, deployment: Deployment):
+    """tests/metrics.rs holds the dashboard template against everything the function writes;
+    here, the dashboard Terraform deployed (in the deployed names) against the metrics the
+    deployed function wrote in its log during this rehearsal."""
+    cloudwatch = stage.world.client("cloudwatch", stage.operator)
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=FUNCTION)["DashboardBody"])
+    assert deployment.outputs["dashboard_url"] == (
+        f"https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name={FUNCTION}"
+    )
+    graphed: dict[tuple[str, str, frozenset[str]], set[str | None]] = {}
+    for widget in body["widgets"]:
+        properties = widget["properties"]
+        if widget["type"] == "metric":
+            assert properties["region"] == "us-east-1"
+            for row in properties["metrics"]:
+                names = [v for v in row if isinstance(v, str)]
+                dimensions = dict(zip(names[2::2], names[3::2]))
+                assert dimensions["FunctionName"] == FUNCTION, row
+                graphed.setdefault((names[0], names[1], frozenset(dimensions)), set()).add(dimensions.get("Outcome"))
+        elif widget["type"] == "log":
+            assert properties["query"].startswith(f"SOURCE '/aws/lambda/{FUNCTION}' |"), properties
+        elif widget["type"] == "alarm":
+            alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{FUNCTION}-")["MetricAlarms"]
+            assert sorted(properties["alarms"]) == sorted(a["AlarmArn"] for a in alarms)
+            assert f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{FUNCTION}-onboarding-failures" in properties["alarms"]
+
+    written = []
+    for line in stage.lambdas.all_logs().splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and "_aws" in document:
+            written.append(document)
+    assert written, "the deployed function wrote no metrics"
+    outcomes = set()
+    for document in written:
+        assert document["FunctionName"] == FUNCTION
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            (keys,) = directive["Dimensions"]
+            for metric in directive["Metrics"]:
+                identity = (directive["Namespace"], metric["Name"], frozenset(keys))
+                assert identity in graphed, f"{identity} is written but not on the deployed dashboard"
+                if "Outcome" in keys:
+                    assert document["Outcome"] in graphed[identity], document
+                    outcomes.add(document["Outcome"])
+    # What this rehearsal went through: onboardings, a replay, the sweep, the permission test.
+    assert {"onboarded", "unchanged", "failed"} <= outcomes, outcomes
+    assert any("SweepAccountsTotal" in d for d in written)
+    fact("metric documents the deployed function wrote", f"{len(written)}, outcomes {sorted(outcomes)}")
 
 
 def test_the_token_never_reached_a_log(stage: Stage, deployment: Deployment):

@@ -103,6 +103,14 @@ def test_minimal_example_applies_with_the_defaults_and_destroys(stage: Stage, de
     sweeps = {a["MetricName"]: a["Dimensions"] for a in alarms if a["Namespace"] == "AWS/States"}
     assert sweeps == {metric: [{"Name": "StateMachineArn", "Value": machine["stateMachineArn"]}]
                       for metric in ("ExecutionsFailed", "ExecutionsTimedOut")}
+    (own,) = [a for a in alarms if a["Namespace"] == "TfcOnboarder"]
+    assert own["MetricName"] == "Onboardings"
+    assert {d["Name"]: d["Value"] for d in own["Dimensions"]} == {"FunctionName": "tfc-onboarder", "Outcome": "failed"}
+    cloudwatch = stage.world.client("cloudwatch", operator)
+    assert [d["DashboardName"] for d in cloudwatch.list_dashboards()["DashboardEntries"]] == ["tfc-onboarder"]
+    widgets = json.loads(cloudwatch.get_dashboard(DashboardName="tfc-onboarder")["DashboardBody"])["widgets"]
+    (alarm_widget,) = [w for w in widgets if w["type"] == "alarm"]
+    assert sorted(alarm_widget["properties"]["alarms"]) == sorted(a["AlarmArn"] for a in alarms)
 
     started = time.monotonic()
     tf.run("destroy", "-auto-approve", "-input=false", "-var", "tfe_organization=rehearsal-org")
@@ -113,6 +121,7 @@ def test_minimal_example_applies_with_the_defaults_and_destroys(stage: Stage, de
     assert stage.world.client("stepfunctions", operator).list_state_machines()["stateMachines"] == []
     assert stage.world.client("scheduler", operator).list_schedules()["Schedules"] == []
     assert stage.world.client("sqs", operator).list_queues().get("QueueUrls", []) == []
+    assert cloudwatch.list_dashboards()["DashboardEntries"] == []
 
 
 def test_complete_example_plans_every_option(stage: Stage, deployment_zip):

@@ -46,6 +46,36 @@ pub fn base_vars(tfc_url: &str, extra: &[(&str, &str)]) -> HashMap<String, Strin
     vars
 }
 
+/// A private, empty server (without the AWS-managed policies) for the rest of the test
+/// process: for tests that go over every account of their organization. A leaked server is
+/// still killed with the process.
+pub async fn private_moto() -> &'static Moto {
+    let moto = tokio::task::spawn_blocking(|| Moto::start(false))
+        .await
+        .expect("start moto");
+    Box::leak(Box::new(moto))
+}
+
+/// The environment of the binary, configured like a deployment: [`base_vars`] with `extra`,
+/// and the standard AWS variables with test credentials and `aws_endpoint`.
+pub fn binary_env(
+    tfc_url: &str,
+    aws_endpoint: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = base_vars(tfc_url, extra).into_iter().collect();
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", aws_endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        vars.push((k.into(), v.into()));
+    }
+    vars
+}
+
 impl TestEnv {
     pub async fn new(extra: &[(&str, &str)]) -> Self {
         Self::with(
@@ -295,4 +325,52 @@ pub fn set_vars(tfc: &TfcFake, name: &str) -> Vec<(String, String)> {
         .collect();
     vars.sort();
     vars
+}
+
+pub async fn role_names(iam: &aws_sdk_iam::Client) -> Vec<String> {
+    let out = iam.list_roles().send().await.expect("ListRoles");
+    out.roles()
+        .iter()
+        .map(|r| r.role_name().to_owned())
+        .collect()
+}
+
+/// The complete, documented end state for `account` with the default settings, with nothing
+/// duplicated.
+pub async fn assert_complete(env: &TestEnv, account: &str) {
+    let iam = env.member_iam(account).await;
+    assert_eq!(provider_count(&iam).await, 1, "exactly one OIDC provider");
+    assert_eq!(
+        provider_client_ids(&iam, account).await,
+        Some(vec!["aws.workload.identity".to_owned()])
+    );
+    assert_eq!(
+        role_names(&iam)
+            .await
+            .iter()
+            .filter(|n| *n == "terraform-cloud")
+            .count(),
+        1
+    );
+    assert_eq!(
+        trust_policy_of(&iam, "terraform-cloud").await,
+        expected_trust_policy(
+            account,
+            "organization:acme:project:*:workspace:*:run_phase:*"
+        )
+    );
+    assert_eq!(attached_policies(&iam, "terraform-cloud").await, [ADMIN]);
+    let sets: Vec<_> = env
+        .tfc
+        .varsets(ORG)
+        .into_iter()
+        .filter(|s| s.name == set_name(account))
+        .collect();
+    assert_eq!(sets.len(), 1, "exactly one variable set");
+    assert!(!sets[0].global);
+    // Sorted (key, value) pairs equal to the three wanted ones: each key exactly once.
+    assert_eq!(
+        set_vars(&env.tfc, &set_name(account)),
+        default_vars(account)
+    );
 }

@@ -3,6 +3,7 @@
 //! and a Lambda Runtime API emulator.
 #![allow(dead_code)]
 
+pub mod dice;
 pub mod env;
 pub mod fault_proxy;
 pub mod moto;

@@ -21,6 +21,18 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const MEMBER_ROLE: &str = "OrganizationAccountAccessRole";
 const CONTROL_TOWER_ROLE: &str = "AWSControlTowerExecution";
 const DEFAULT_REGION: &str = "us-east-1";
+/// Starts moto_server with a chosen few AWS-managed policies.
+const LAUNCHER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/support/moto_with_policies.py"
+);
+
+/// Which AWS-managed IAM policies a private server knows.
+enum Policies<'a> {
+    None,
+    All,
+    Only(&'a [&'a str]),
+}
 
 pub struct Moto {
     url: String,
@@ -55,15 +67,41 @@ impl Moto {
     /// A private, empty server, killed when the value is dropped. Without managed policies
     /// CreateAccount is much faster, but `arn:aws:iam::aws:policy/*` do not exist.
     pub fn start(managed_policies: bool) -> Moto {
+        Moto::launch(if managed_policies {
+            Policies::All
+        } else {
+            Policies::None
+        })
+    }
+
+    /// A private server that knows only the named AWS-managed policies (e.g.
+    /// `AdministratorAccess`): attaching them works as in AWS, and CreateAccount stays as fast
+    /// as without any.
+    pub fn start_with_policies(names: &[&str]) -> Moto {
+        Moto::launch(Policies::Only(names))
+    }
+
+    fn launch(policies: Policies<'_>) -> Moto {
         let program = std::env::var(BINARY_ENV).unwrap_or_else(|_| "moto_server".to_string());
+        let (command, args) = match policies {
+            Policies::Only(names) => {
+                let mut interpreter = interpreter_of(&program);
+                interpreter.push(LAUNCHER.to_owned());
+                interpreter.push(names.join(","));
+                (interpreter.remove(0), interpreter)
+            }
+            _ => (program.clone(), Vec::new()),
+        };
+        let load_all = matches!(policies, Policies::All);
         // A port picked this way can be taken before moto binds it; moto then exits at once.
         for _ in 0..3 {
             let port = free_port();
-            let mut cmd = Command::new(&program);
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            let mut cmd = Command::new(&command);
+            cmd.args(&args)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env(
                     "MOTO_IAM_LOAD_MANAGED_POLICIES",
-                    if managed_policies { "true" } else { "false" },
+                    if load_all { "true" } else { "false" },
                 )
                 // Account switching through AssumeRole only works without a fixed account.
                 .env_remove("MOTO_ACCOUNT_ID")
@@ -92,6 +130,17 @@ impl Moto {
         panic!(
             "{program} did not become ready on 127.0.0.1 within {READY_TIMEOUT:?}; check that \
              `{program} -H 127.0.0.1 -p 5000` works (install with `pip install 'moto[server]'`)"
+        );
+    }
+
+    /// Seeds moto's random numbers: the same calls in the same order then get the same ids
+    /// (account ids included), so a run can be replayed.
+    pub async fn seed(&self, seed: u64) {
+        let url = format!("{}/moto-api/seed?a={seed}", self.url);
+        let answer = reqwest::Client::new().post(&url).send().await;
+        assert!(
+            answer.is_ok_and(|a| a.status().is_success()),
+            "POST {url} failed"
         );
     }
 
@@ -347,6 +396,40 @@ fn master_account_id(org: Option<&aws_sdk_organizations::types::Organization>) -
     org.and_then(|o| o.master_account_id())
         .expect("organization has no management account id")
         .to_string()
+}
+
+/// The interpreter (and its arguments) of the moto_server script, from its `#!` line: the
+/// launcher needs the Python that has moto installed.
+fn interpreter_of(program: &str) -> Vec<String> {
+    let path = if program.contains('/') {
+        std::path::PathBuf::from(program)
+    } else {
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| {
+                panic!("{program} is not on PATH: install moto with `pip install 'moto[server]'` or set {BINARY_ENV}")
+            })
+    };
+    let text =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let first = String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let interpreter: Vec<String> = first
+        .strip_prefix("#!")
+        .map(|rest| rest.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    assert!(
+        !interpreter.is_empty(),
+        "{} is not a Python script with a #! line; cannot find the Python that has moto",
+        path.display()
+    );
+    interpreter
 }
 
 fn free_port() -> u16 {

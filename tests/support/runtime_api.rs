@@ -121,6 +121,40 @@ impl RuntimeApi {
             .unwrap_or(Outcome::TimedOut)
     }
 
+    /// `program` (the built binary) as a Lambda function of this API, with `env` (its
+    /// configuration and AWS endpoint); its metrics (standard output) and logs (standard
+    /// error) are piped.
+    pub fn spawn_function(
+        &self,
+        program: &str,
+        env: Vec<(String, String)>,
+    ) -> tokio::process::Child {
+        tokio::process::Command::new(program)
+            .env_clear()
+            .envs(env)
+            .envs(self.env_for_process())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the function")
+    }
+
+    /// The event's answer, which must be a `NonRetryable.InvalidEvent` error whose message
+    /// names `what` (the field or value that was wrong).
+    pub async fn expect_invalid_event(&self, request_id: &str, what: &str) {
+        match self.wait_outcome(request_id, Duration::from_secs(30)).await {
+            Outcome::Error {
+                error_type,
+                message,
+            } => {
+                assert_eq!(error_type, "NonRetryable.InvalidEvent");
+                assert!(message.contains(what), "{message}");
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
     /// When the function first asked for an event, i.e. finished initialising.
     pub fn first_next_at(&self) -> Option<Instant> {
         self.shared.state.lock().unwrap().first_next_at

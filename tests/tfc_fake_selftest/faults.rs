@@ -193,3 +193,102 @@ async fn rate_limit_per_sec_throttles_a_burst() {
     assert_eq!(fake.request_count(), 9);
     assert!(fake.max_requests_in_any_window(Duration::from_secs(1)) >= 8);
 }
+
+/// What a client saw: a status, a timeout, a dropped connection, or an answer cut off.
+async fn outcome(request: reqwest::RequestBuilder) -> String {
+    match request.timeout(Duration::from_millis(200)).send().await {
+        Err(e) if e.is_timeout() => "timeout".into(),
+        Err(_) => "dropped".into(),
+        Ok(response) => {
+            let status = response.status().as_u16();
+            match response.bytes().await {
+                Ok(_) => status.to_string(),
+                Err(_) => format!("{status} cut off"),
+            }
+        }
+    }
+}
+
+/// The same requests against a fresh fake with `chaos`: one set, reads of it, and writes of
+/// variables into it. Returns each request's fault label and what the client saw.
+async fn chaotic_requests(chaos: Chaos) -> (TfcFake, Vec<(Option<&'static str>, String)>) {
+    let (fake, api) = start().await;
+    let set = fake.seed_varset("acme", "aws-111122223333", &[]);
+    fake.set_chaos(Some(chaos));
+    let mut seen = Vec::new();
+    for i in 0..40 {
+        let request = if i % 2 == 0 {
+            api.http
+                .get(api.url(&format!("/varsets/{set}/relationships/vars")))
+        } else {
+            let body = json!({"data": {"type": "vars", "attributes": {"key": format!("K{i}"), "value": "v", "category": "env"}}});
+            api.http
+                .post(api.url(&format!("/varsets/{set}/relationships/vars")))
+                .header("content-type", JSONAPI)
+                .body(body.to_string())
+        };
+        seen.push(outcome(request.bearer_auth(&api.token)).await);
+    }
+    // Late answers of slow requests land in the log too.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut log = fake.requests();
+    log.sort_by_key(|r| r.at);
+    let labels = log.iter().map(|r| r.fault);
+    (fake.clone(), labels.zip(seen).collect())
+}
+
+#[tokio::test]
+async fn random_faults_are_the_services_answers_replayable_from_the_seed() {
+    let chaos = Chaos {
+        seed: 11,
+        rate: 0.6,
+        slow: Duration::from_millis(300),
+    };
+    let (fake, seen) = chaotic_requests(chaos.clone()).await;
+    let faulted = seen.iter().filter(|(label, _)| label.is_some()).count();
+    assert!((10..=36).contains(&faulted), "{faulted} of 40 faulted");
+    for (label, answer) in &seen {
+        let expected: &[&str] = match label {
+            None => &["200", "201"],
+            Some("429") => &["429"],
+            Some("500") => &["500"],
+            Some("502") | Some("write-then-502") => &["502"],
+            Some("503") => &["503"],
+            Some("write-then-504") => &["504"],
+            Some("slow") => &["timeout"],
+            Some("connection-reset") => &["dropped"],
+            Some("truncated") => &["200 cut off", "201 cut off"],
+            Some(other) => panic!("unknown fault {other}"),
+        };
+        assert!(expected.contains(&answer.as_str()), "{label:?}: {answer}");
+    }
+    let log = fake.requests();
+    let dropped = log.iter().filter(|r| r.status == 0).count();
+    let broken = seen
+        .iter()
+        .filter(|(label, _)| matches!(label, Some("connection-reset" | "truncated")))
+        .count();
+    assert_eq!(dropped, broken, "no complete answer is logged as 0");
+    // Writes that were handled are in the set, whatever the client was told; refused ones are not.
+    let stored: Vec<String> = fake.varsets("acme")[0]
+        .vars
+        .iter()
+        .map(|v| v.key.clone())
+        .collect();
+    for (i, (label, _)) in seen.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+        let handled = matches!(
+            label,
+            None | Some("slow" | "truncated" | "write-then-502" | "write-then-504")
+        );
+        assert_eq!(
+            stored.contains(&format!("K{i}")),
+            handled,
+            "K{i} after {label:?}"
+        );
+    }
+
+    // Another fake, other ids, the same seed: the same fates.
+    assert_eq!(chaotic_requests(chaos.clone()).await.1, seen);
+    let other = chaotic_requests(Chaos { seed: 12, ..chaos }).await.1;
+    assert_ne!(other, seen);
+}

@@ -1,10 +1,13 @@
 //! Checks the Terraform Cloud fake itself over real HTTP, so the onboarder's tests can trust
 //! that it is as strict as the real service.
 
+#[path = "../support/dice.rs"]
+mod dice;
 #[path = "../support/tfc_fake/mod.rs"]
 mod tfc_fake;
 
 mod faults;
+mod organization;
 mod ownership;
 mod protocol;
 mod vars;
@@ -13,7 +16,7 @@ mod varsets;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
-use tfc_fake::{FakeOptions, Fault, FaultKind, TfcFake};
+use tfc_fake::{Chaos, FakeOptions, Fault, FaultKind, TfcFake};
 
 const JSONAPI: &str = "application/vnd.api+json";
 

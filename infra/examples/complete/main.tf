@@ -171,3 +171,8 @@ output "rule_arns" {
   description = "The EventBridge rules that queue account events for the function."
   value       = module.tfc_onboarder.rule_arns
 }
+
+output "dashboard_url" {
+  description = "The function's CloudWatch dashboard."
+  value       = module.tfc_onboarder.dashboard_url
+}

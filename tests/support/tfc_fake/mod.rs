@@ -7,10 +7,14 @@
 //!
 //! Modules: `state` (the stored world), `server` (HTTP entry, auth, faults, rate limit,
 //! routing), `lists` (list endpoints and pagination), `varsets` and `vars` (the variable-set
-//! endpoints), `document` (request parsing and validation), `render` (response documents).
+//! endpoints), `organization` (the organization and the token's permissions), `document`
+//! (request parsing and validation), `render` (response documents), `chaos` (random faults
+//! from a seed).
 
+mod chaos;
 mod document;
 mod lists;
+mod organization;
 mod render;
 mod server;
 mod state;
@@ -22,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 
+pub use chaos::Chaos;
 use state::{StoredVar, StoredVarset, VarInput, Workspace, World};
 
 const JSONAPI: &str = "application/vnd.api+json";
@@ -37,6 +42,21 @@ pub struct FakeOptions {
     /// Creates store none of the variables sent inline with a set (`relationships.vars`), as a
     /// server that does not support them would; the response then lists no variables.
     pub create_ignores_inline_vars: bool,
+    /// What the token may do with the organization's variable sets.
+    pub token_access: TokenAccess,
+}
+
+/// The token's standing in its organizations, as the organization's `permissions` report it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenAccess {
+    /// Owners team, or a team with "Manage all projects" or "Manage all workspaces".
+    #[default]
+    ManageVarsets,
+    /// A team that may read variables but not manage sets: every variable-set write is a 404.
+    ReadVarsets,
+    /// A server that predates `can-manage-varsets`: it reports neither varset permission
+    /// (and lets the token manage sets).
+    Unreported,
 }
 
 impl Default for FakeOptions {
@@ -48,11 +68,12 @@ impl Default for FakeOptions {
             latency: None,
             rate_limit_per_sec: None,
             create_ignores_inline_vars: false,
+            token_access: TokenAccess::default(),
         }
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Varset {
     pub id: String,
     pub name: String,
@@ -68,7 +89,7 @@ pub struct Varset {
 }
 
 /// `value` is the stored value even for sensitive variables, which the API itself never reveals.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Var {
     pub id: String,
     pub key: String,
@@ -84,9 +105,12 @@ pub struct RecordedRequest {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// 0 when the connection was dropped before a complete answer.
     pub status: u16,
     pub at: Instant,
     pub authorization_present: bool,
+    /// The random fault this request got (see [`Chaos`]), e.g. `503`.
+    pub fault: Option<&'static str>,
 }
 
 #[derive(Clone, Debug)]
@@ -106,6 +130,11 @@ pub enum FaultKind {
     PlainErrors(u16),
     Delay(Duration),
     SucceedThen(u16),
+    /// The connection is dropped before the request is handled.
+    Reset,
+    /// The request is handled, then its answer breaks off after the headers and part of the
+    /// body.
+    Truncated,
 }
 
 #[derive(Clone)]
@@ -130,6 +159,7 @@ pub(super) struct Inner {
     /// The accepted token; changes when a test rotates it.
     token: Mutex<String>,
     world: Mutex<World>,
+    chaos: Mutex<Option<Arc<chaos::Run>>>,
 }
 
 impl TfcFake {
@@ -150,6 +180,7 @@ impl TfcFake {
             opts,
             base_url: format!("http://127.0.0.1:{port}"),
             world: Mutex::new(world),
+            chaos: Mutex::new(None),
         });
         let app = Router::new()
             .fallback(server::handle)
@@ -391,6 +422,12 @@ impl TfcFake {
             best = best.max(end - start + 1);
         }
         best
+    }
+
+    /// Random faults on a share of all requests from now on (requests that match an injected
+    /// fault get that one); `None` ends them.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        *self.inner.chaos.lock().unwrap() = chaos.map(|c| Arc::new(chaos::Run::new(c)));
     }
 
     pub fn inject(&self, fault: Fault) {

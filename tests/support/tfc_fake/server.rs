@@ -7,10 +7,12 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
+use futures::StreamExt;
 use percent_encoding::percent_decode_str;
 use serde_json::json;
 
 use super::lists::Query;
+use super::organization::{show_organization, write_allowed};
 use super::render::{json_response, no_content, status_code, status_error, ApiError};
 use super::state::{LogEntry, RefKind, World};
 use super::vars::{add_var, delete_var, show_var, update_var};
@@ -45,25 +47,36 @@ impl Inner {
         if let Some((low, high)) = self.opts.latency {
             tokio::time::sleep(random_between(low, high)).await;
         }
-        let (mut response, reached_handler) = match throttled {
+        let (mut response, reached_handler, fault) = match throttled {
             Some(reset) => (
                 too_many_requests("x-ratelimit-reset", seconds(reset)),
                 false,
+                None,
             ),
-            None => self.process(req, &method, &path).await,
+            None => self.process(req, &method, &path, &query).await,
         };
         response.headers_mut().insert(
             HeaderName::from_static("x-ratelimit-limit"),
             HeaderValue::from_static(ADVERTISED_RATE_LIMIT),
         );
+        let (response, complete) = match fault {
+            Some((FaultKind::Reset, _)) => (reset(), false),
+            Some((FaultKind::Truncated, _)) => (truncated(response).await, false),
+            _ => (response, true),
+        };
         self.world().log.push(LogEntry {
             request: RecordedRequest {
                 method: method.as_str().to_owned(),
                 path,
                 query,
-                status: response.status().as_u16(),
+                status: if complete {
+                    response.status().as_u16()
+                } else {
+                    0
+                },
                 at,
                 authorization_present,
+                fault: fault.and_then(|(_, label)| label),
             },
             write_reached_handler: reached_handler && is_write(&method),
         });
@@ -117,15 +130,52 @@ impl Inner {
         Some(kind)
     }
 
+    /// An injected fault (labelled `None`) or a random one, and what it came to: the response
+    /// and whether the request reached a handler.
     pub(super) async fn process(
         &self,
         req: Request,
         method: &Method,
         path: &str,
-    ) -> (Response, bool) {
-        let Some(kind) = self.take_fault(method, path) else {
-            return self.serve(req).await;
+        query: &str,
+    ) -> (Response, bool, Option<(FaultKind, Option<&'static str>)>) {
+        let (req, fault) = match self.take_fault(method, path) {
+            Some(kind) => (req, Some((kind, None))),
+            None => match self.roll_chaos(req, method, path, query).await {
+                Ok((req, fault)) => (req, fault.map(|(kind, label)| (kind, Some(label)))),
+                Err(too_large) => return (too_large, false, None),
+            },
         };
+        let Some((kind, _)) = fault else {
+            let (response, reached) = self.serve(req).await;
+            return (response, reached, None);
+        };
+        let (response, reached) = self.apply(kind, req).await;
+        (response, reached, fault)
+    }
+
+    /// With random faults on, the body is read first: the request is known by it too.
+    async fn roll_chaos(
+        &self,
+        req: Request,
+        method: &Method,
+        path: &str,
+        query: &str,
+    ) -> Result<(Request, Option<(FaultKind, &'static str)>), Response> {
+        let Some(run) = self.chaos.lock().unwrap().clone() else {
+            return Ok((req, None));
+        };
+        let (parts, body) = req.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+            return Err(
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload too large").into_response(),
+            );
+        };
+        let fault = run.roll(&self.world(), method, path, query, &body);
+        Ok((Request::from_parts(parts, body.into()), fault))
+    }
+
+    async fn apply(&self, kind: FaultKind, req: Request) -> (Response, bool) {
         match kind {
             FaultKind::RateLimitedReset(secs) => (
                 too_many_requests("x-ratelimit-reset", format!("{secs:.3}")),
@@ -154,6 +204,9 @@ impl Inner {
                 let (_, reached_handler) = self.serve(req).await;
                 (status_error(code), reached_handler)
             }
+            // The answer is replaced by a dropped connection in `respond`.
+            FaultKind::Reset => (status_error(500), false),
+            FaultKind::Truncated => self.serve(req).await,
         }
     }
 
@@ -213,10 +266,17 @@ impl Inner {
         body: &[u8],
         path: &str,
     ) -> Option<Result<Response, ApiError>> {
+        // Refused before the handler, so the log does not count it as a write.
+        if is_write(method) && !write_allowed(self.opts.token_access, segments) {
+            return None;
+        }
         let mut world = self.world();
         let world = &mut *world;
         let result = match (method.as_str(), segments) {
             ("GET", ["ping"]) => Ok(no_content()),
+            ("GET", ["organizations", org]) => {
+                show_organization(world, org, self.opts.token_access)
+            }
             ("GET", ["organizations", org, "varsets"]) => {
                 self.list_varsets(world, org, query, path)
             }
@@ -254,6 +314,31 @@ impl Inner {
         };
         Some(result)
     }
+}
+
+/// A connection dropped before any answer: the body fails before a byte is written, and
+/// hyper then closes the connection.
+fn reset() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<axum::body::Bytes, _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+    });
+    Response::new(axum::body::Body::from_stream(failing))
+}
+
+/// The status line, the headers and half the body, then a dropped connection. The pause lets
+/// hyper send what it has before the body fails.
+async fn truncated(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .unwrap_or_default();
+    let half = bytes.slice(..bytes.len() / 2);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let chunks = futures::stream::iter([Ok(half)]).chain(futures::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+    }));
+    Response::from_parts(parts, axum::body::Body::from_stream(chunks))
 }
 
 /// The documented throttling body, whose `status` is a number unlike every other error.

@@ -3,13 +3,15 @@
 //! It also provides AddClientIDToOpenIDConnectProvider, which moto does not implement, and a
 //! strict AssumeRole (on by default): moto hands out credentials for any role ARN, while AWS
 //! answers AccessDenied unless the role exists in the target account and its trust policy lets
-//! the caller in.
+//! the caller in. Besides faults injected one by one, it can fault a share of all calls at
+//! random from a seed (`chaos`), and it can show chosen accounts as having joined long ago,
+//! which moto cannot.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -20,8 +22,15 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
+
+mod assume_role;
+mod chaos;
+
+use assume_role::check_assume_role;
+pub use assume_role::parse_role_arn;
+pub use chaos::Chaos;
 
 const ADD_CLIENT_ID: &str = "AddClientIDToOpenIDConnectProvider";
 const IAM_XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
@@ -34,7 +43,10 @@ pub struct Call {
     pub action: String,
     /// moto maps temporary keys to the assumed account, so this tells which account was hit.
     pub access_key: String,
+    /// 0 when the connection was dropped without an answer.
     pub status: u16,
+    /// The random fault this call got (see [`Chaos`]), e.g. `throttling`.
+    pub fault: Option<&'static str>,
     /// The request body as sent (form-encoded or JSON), for asserting what was written.
     pub body: String,
     /// When the request arrived, for pacing and rate assertions.
@@ -87,6 +99,13 @@ pub enum AwsFaultKind {
     },
     /// Slows the call down, then lets it through.
     Delay(Duration),
+    /// The connection is dropped before the call reaches moto.
+    Reset,
+    /// Reaches moto (state changes), then the connection is dropped: the answer is lost.
+    ForwardThenReset,
+    /// AssumeRole answers AccessDenied, worded as AWS does, as a new account does until AWS
+    /// has propagated its role.
+    Deny,
 }
 
 impl AwsFault {
@@ -123,13 +142,16 @@ struct Shared {
     faults: Mutex<Vec<AwsFault>>,
     /// The AddClientID emulation is delete + create: two at once would lose a client id.
     oidc_update: tokio::sync::Mutex<()>,
-    /// AssumeRole checks the role and its trust policy, as AWS does (see `check_assume_role`).
+    /// AssumeRole checks the role and its trust policy, as AWS does (see `assume_role`).
     strict_assume_role: AtomicBool,
     /// Accounts that deny every AssumeRole until the given instant: a brand-new account whose
     /// roles AWS has not propagated yet.
     closed_until: Mutex<HashMap<String, Instant>>,
     /// Caller account and ARN by access key; moto's mapping of a key never changes.
     identities: Mutex<HashMap<String, (String, String)>>,
+    chaos: Mutex<Option<Arc<chaos::Run>>>,
+    /// Accounts shown as having joined at the given time (seconds since the epoch).
+    joined: Mutex<(HashSet<String>, f64)>,
 }
 
 impl FaultProxy {
@@ -146,6 +168,8 @@ impl FaultProxy {
             strict_assume_role: AtomicBool::new(true),
             closed_until: Mutex::new(HashMap::new()),
             identities: Mutex::new(HashMap::new()),
+            chaos: Mutex::new(None),
+            joined: Mutex::new((HashSet::new(), 0.0)),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -187,6 +211,21 @@ impl FaultProxy {
             .lock()
             .unwrap()
             .insert(account.to_owned(), until);
+    }
+
+    /// Random faults on a share of all calls from now on (calls that match an injected fault
+    /// get that one); `None` ends them.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        *self.shared.chaos.lock().unwrap() = chaos.map(|c| Arc::new(chaos::Run::new(c)));
+    }
+
+    /// Organizations shows `accounts` as having joined at `when`: moto can only create accounts
+    /// that joined just now, and the function treats new and old accounts differently.
+    pub fn set_joined(&self, accounts: impl IntoIterator<Item = String>, when: SystemTime) {
+        let secs = when
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        *self.shared.joined.lock().unwrap() = (accounts.into_iter().collect(), secs);
     }
 
     /// AssumeRole calls into `account`, in arrival order.
@@ -351,7 +390,17 @@ impl Incoming {
     }
 }
 
+/// The work runs in its own task because hyper drops a handler when the client hangs up; AWS
+/// keeps going after a client times out (a slow create still lands), and the record must
+/// still see the call.
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    match tokio::spawn(proxy(shared, req)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn proxy(shared: Arc<Shared>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
@@ -365,43 +414,92 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let at = Instant::now();
     let incoming = Incoming::parse(&parts.headers, parts.uri.query(), &body);
     let body_text = String::from_utf8_lossy(&body).into_owned();
-    let fault = take_fault(&shared, &incoming.action);
+    let chaos = shared.chaos.lock().unwrap().clone();
+    let target = match &chaos {
+        Some(_) => chaos::Run::target(&shared, &incoming, &parts.headers, &body).await,
+        None => None,
+    };
+    let (fault, label) = match take_fault(&shared, &incoming.action) {
+        Some(kind) => (Some(kind), None),
+        None => match (&chaos, &target) {
+            (Some(run), Some(target)) => run.roll(&incoming, target, &body).unzip(),
+            _ => (None, None),
+        },
+    };
 
-    let response = match fault {
+    let pass = |deny| pass(&shared, &incoming, &parts, body.clone(), deny);
+    // What moto made of the call (0: it never got there), and what the caller gets.
+    let (served, response) = match &fault {
         Some(AwsFaultKind::Error {
             status,
             code,
             message,
-        }) => incoming.error(status, code, message),
+        }) => (0, incoming.error(*status, code, message)),
         Some(AwsFaultKind::ForwardThenError {
             status,
             code,
             message,
         }) => {
-            let _ = serve(&shared, &incoming, &parts, body).await;
-            incoming.error(status, code, message)
+            let served = pass(false).await.status().as_u16();
+            (served, incoming.error(*status, code, message))
         }
         Some(AwsFaultKind::Delay(d)) => {
-            tokio::time::sleep(d).await;
-            serve(&shared, &incoming, &parts, body).await
+            tokio::time::sleep(*d).await;
+            let response = pass(false).await;
+            (response.status().as_u16(), response)
         }
-        None => match check_assume_role(&shared, &incoming, &parts.headers, &body).await {
-            Some(denied) => denied,
-            None => serve(&shared, &incoming, &parts, body).await,
-        },
+        Some(AwsFaultKind::Reset) => (0, reset()),
+        Some(AwsFaultKind::ForwardThenReset) => (pass(false).await.status().as_u16(), reset()),
+        Some(AwsFaultKind::Deny) | None => {
+            let response = pass(fault.is_some()).await;
+            (response.status().as_u16(), response)
+        }
     };
+    let status = match fault {
+        Some(AwsFaultKind::Reset | AwsFaultKind::ForwardThenReset) => 0,
+        _ => response.status().as_u16(),
+    };
+    // A create whose answer was lost created all the same, and IAM may not see it yet.
+    if let (Some(run), Some(target)) = (&chaos, &target) {
+        run.note(&incoming, target, &body, served);
+    }
 
     if !incoming.action.is_empty() {
         shared.calls.lock().unwrap().push(Call {
             service: incoming.service,
             action: incoming.action,
             access_key: incoming.access_key,
-            status: response.status().as_u16(),
+            status,
+            fault: label,
             body: body_text,
             at,
         });
     }
     response
+}
+
+/// What AWS would answer: AssumeRole checked as AWS does (refused outright with `deny`, as by
+/// an account that is not ready), everything else served by moto.
+async fn pass(
+    shared: &Shared,
+    incoming: &Incoming,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Bytes,
+    deny: bool,
+) -> Response {
+    match check_assume_role(shared, incoming, &parts.headers, &body, deny).await {
+        Some(denied) => denied,
+        None => serve(shared, incoming, parts, body).await,
+    }
+}
+
+/// A connection dropped before any answer: the body fails before a byte is written, and
+/// hyper then closes the connection.
+fn reset() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<axum::body::Bytes, _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+    });
+    Response::new(Body::from_stream(failing))
 }
 
 fn take_fault(shared: &Shared, action: &str) -> Option<AwsFaultKind> {
@@ -422,7 +520,41 @@ async fn serve(
     if incoming.action == ADD_CLIENT_ID && !incoming.json_protocol {
         return add_client_id(shared, incoming, &parts.headers, &body).await;
     }
-    forward(shared, parts, body).await
+    let response = forward(shared, parts, body).await;
+    match incoming.action.as_str() {
+        "ListAccounts" | "DescribeAccount" if incoming.service == "organizations" => {
+            set_joined(shared, response).await
+        }
+        _ => response,
+    }
+}
+
+/// Rewrites `JoinedTimestamp` (seconds since the epoch in Organizations' JSON protocol) of the
+/// accounts [`FaultProxy::set_joined`] names.
+async fn set_joined(shared: &Shared, response: Response) -> Response {
+    let (accounts, when) = shared.joined.lock().unwrap().clone();
+    if accounts.is_empty() || !response.status().is_success() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let backdate = |account: &mut serde_json::Value| {
+        let id = account.get("Id").and_then(serde_json::Value::as_str);
+        if id.is_some_and(|id| accounts.contains(id)) {
+            account["JoinedTimestamp"] = serde_json::json!(when);
+        }
+    };
+    if let Some(serde_json::Value::Array(list)) = doc.get_mut("Accounts") {
+        list.iter_mut().for_each(backdate);
+    } else if let Some(account) = doc.get_mut("Account") {
+        backdate(account);
+    }
+    Response::from_parts(parts, Body::from(doc.to_string()))
 }
 
 async fn forward(
@@ -461,229 +593,6 @@ async fn forward(
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
-}
-
-/// The parts of `arn:<partition>:iam::<account>:role/<path/><name>`.
-pub struct RoleArnParts {
-    pub partition: String,
-    pub account: String,
-    pub name: String,
-}
-
-pub fn parse_role_arn(arn: &str) -> Option<RoleArnParts> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [prefix, partition, service, region, account, resource] = parts[..] else {
-        return None;
-    };
-    let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
-    let valid = prefix == "arn"
-        && service == "iam"
-        && region.is_empty()
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
-        && !name.is_empty();
-    valid.then(|| RoleArnParts {
-        partition: partition.to_owned(),
-        account: account.to_owned(),
-        name: name.to_owned(),
-    })
-}
-
-/// `Some(answer)` when AssumeRole must not reach moto: the account is closed (a new account
-/// whose roles are not propagated yet), or, in strict mode, the role does not exist in the
-/// target account or its trust policy does not let the caller in. AWS answers both with
-/// 403 AccessDenied in the STS query-protocol error shape, and so does this.
-async fn check_assume_role(
-    shared: &Shared,
-    incoming: &Incoming,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Option<Response> {
-    if incoming.action != "AssumeRole" || incoming.service != "sts" {
-        return None;
-    }
-    let form = std::str::from_utf8(body).unwrap_or_default();
-    let Some(role_arn) = form_value(form, "RoleArn") else {
-        return Some(incoming.error(400, "ValidationError", "RoleArn is required"));
-    };
-    let Some(role) = parse_role_arn(&role_arn) else {
-        return Some(incoming.error(
-            400,
-            "ValidationError",
-            &format!("{role_arn} is not a valid role ARN"),
-        ));
-    };
-    let closed = shared
-        .closed_until
-        .lock()
-        .unwrap()
-        .get(&role.account)
-        .is_some_and(|until| Instant::now() < *until);
-    let strict = shared.strict_assume_role.load(Ordering::SeqCst);
-    if !closed && !strict {
-        return None;
-    }
-    let (caller_account, caller_arn) = match caller_identity(shared, incoming, headers).await {
-        Ok(identity) => identity,
-        Err(response) => return Some(response),
-    };
-    let denied = || {
-        incoming.error(
-            403,
-            "AccessDenied",
-            &format!(
-                "User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
-            ),
-        )
-    };
-    // Roles of another partition are never assumable from this one.
-    let caller_partition = caller_arn.split(':').nth(1).unwrap_or_default();
-    if closed || caller_partition != role.partition {
-        return Some(denied());
-    }
-    match trust_policy_in(shared, incoming, &role).await {
-        // The ARN must be the role's own, path included: a role is not found by its name.
-        Ok(Some((arn, trust)))
-            if arn == role_arn && trusts(&trust, &caller_account, &caller_arn) =>
-        {
-            None
-        }
-        Ok(_) => Some(denied()),
-        Err(response) => Some(response),
-    }
-}
-
-/// The caller's account and ARN, as moto resolves its access key.
-async fn caller_identity(
-    shared: &Shared,
-    incoming: &Incoming,
-    headers: &HeaderMap,
-) -> Result<(String, String), Response> {
-    if let Some(known) = shared.identities.lock().unwrap().get(&incoming.access_key) {
-        return Ok(known.clone());
-    }
-    let sts = aws_sdk_sts::Client::new(&incoming.upstream(shared, incoming.credentials(headers)));
-    let me = sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| sdk_error(incoming, e))?;
-    let identity = (
-        me.account().unwrap_or_default().to_owned(),
-        me.arn().unwrap_or_default().to_owned(),
-    );
-    shared
-        .identities
-        .lock()
-        .unwrap()
-        .insert(incoming.access_key.clone(), identity.clone());
-    Ok(identity)
-}
-
-/// The role's ARN and trust policy, read through moto's IAM *as the target account* (moto's
-/// `x-moto-account-id` header), or `None` when the role does not exist there.
-async fn trust_policy_in(
-    shared: &Shared,
-    incoming: &Incoming,
-    role: &RoleArnParts,
-) -> Result<Option<(String, serde_json::Value)>, Response> {
-    // Any key will do: the header, not the key, picks the account.
-    let iam = aws_sdk_iam::Client::new(&incoming.upstream(
-        shared,
-        Credentials::new("testing", "testing", None, None, "fault-proxy"),
-    ));
-    let account = role.account.clone();
-    let got = iam
-        .get_role()
-        .role_name(&role.name)
-        .customize()
-        .mutate_request(move |req| {
-            req.headers_mut()
-                .insert("x-moto-account-id", account.clone());
-        })
-        .send()
-        .await;
-    let out = match got {
-        Ok(out) => out,
-        Err(e) if e.code() == Some("NoSuchEntity") => return Ok(None),
-        Err(e) => return Err(sdk_error(incoming, e)),
-    };
-    let Some(found) = out.role() else {
-        return Ok(None);
-    };
-    let doc = found.assume_role_policy_document().unwrap_or_default();
-    let decoded = percent_encoding::percent_decode_str(doc).decode_utf8_lossy();
-    Ok(serde_json::from_str(&decoded)
-        .ok()
-        .map(|trust| (found.arn().to_owned(), trust)))
-}
-
-/// Whether `trust` lets the caller `sts:AssumeRole`, following IAM's evaluation: an explicit
-/// Deny wins, otherwise some Allow must match. Conditions cannot be evaluated here, so the
-/// stricter reading is taken: an Allow with a condition does not count, a Deny with one does.
-/// NotPrincipal and NotAction statements are never treated as matching an Allow.
-pub fn trusts(trust: &serde_json::Value, caller_account: &str, caller_arn: &str) -> bool {
-    use serde_json::Value;
-    let statements: Vec<&Value> = match trust.get("Statement") {
-        Some(Value::Array(list)) => list.iter().collect(),
-        Some(one @ Value::Object(_)) => vec![one],
-        _ => return false,
-    };
-    let strings = |v: Option<&Value>| -> Vec<String> {
-        match v {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let partition = caller_arn.split(':').nth(1).unwrap_or("aws");
-    let root = format!("arn:{partition}:iam::{caller_account}:root");
-    // A session of an assumed role is trusted under the role's ARN (without its path).
-    let as_role = caller_arn
-        .split_once(":assumed-role/")
-        .and_then(|(_, rest)| rest.split('/').next())
-        .map(|role| format!("arn:{partition}:iam::{caller_account}:role/{role}"));
-    let principal_matches = |p: &Value| -> bool {
-        if p.as_str() == Some("*") {
-            return true;
-        }
-        strings(p.get("AWS")).iter().any(|id| {
-            id == "*"
-                || id == caller_account
-                || *id == root
-                || id == caller_arn
-                || as_role.as_deref() == Some(id.as_str())
-        })
-    };
-    let action_matches = |s: &Value| {
-        strings(s.get("Action"))
-            .iter()
-            .any(|a| glob_matches(a.to_ascii_lowercase().as_bytes(), b"sts:assumerole"))
-    };
-    let applies =
-        |s: &Value| s.get("Principal").is_some_and(principal_matches) && action_matches(s);
-    let effect_is =
-        |s: &Value, effect: &str| s.get("Effect").and_then(Value::as_str) == Some(effect);
-    let denied = statements
-        .iter()
-        .any(|s| effect_is(s, "Deny") && applies(s));
-    let allowed = statements
-        .iter()
-        .any(|s| effect_is(s, "Allow") && s.get("Condition").is_none() && applies(s));
-    allowed && !denied
-}
-
-/// IAM's action wildcards: `*` for any run of characters, `?` for one.
-fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| glob_matches(rest, &text[i..])),
-        Some((b'?', rest)) => !text.is_empty() && glob_matches(rest, &text[1..]),
-        Some((c, rest)) => text.first() == Some(c) && glob_matches(rest, &text[1..]),
-    }
 }
 
 /// AddClientIDToOpenIDConnectProvider on top of moto: read the provider, and if the client id is
