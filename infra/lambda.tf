@@ -28,6 +28,7 @@ locals {
     ONBOARD_CONCURRENCY       = tostring(var.onboard_concurrency)
     ONBOARD_PARTITION         = local.partition
     TFE_RATE_LIMIT            = tostring(local.tfe_rate_limit)
+    ONBOARD_EVENTS_QUEUE_ARN  = aws_sqs_queue.events.arn
     RUST_LOG                  = var.log_level
   }
 

@@ -38,6 +38,11 @@ output "events_queue_url" {
   value       = aws_sqs_queue.events.url
 }
 
+output "events_queue_arn" {
+  description = "ARN of the queue the rules put account events on and the function drains (doctor outside Lambda reads it from ONBOARD_EVENTS_QUEUE_ARN)."
+  value       = aws_sqs_queue.events.arn
+}
+
 output "events_failed_queue_url" {
   description = "URL of the queue receiving account events the function failed on every receive (redrive them to events_queue_url)."
   value       = aws_sqs_queue.events_failed.url
