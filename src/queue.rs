@@ -75,7 +75,8 @@ pub async fn process(ob: &Onboarder, batch: Vec<QueuedEvent>, deadline: Instant)
 }
 
 /// The rules only queue account events; a sweep belongs to the state machine (it would hold
-/// the whole batch for minutes), so it is refused here like any other unexpected message.
+/// the whole batch for minutes) and a doctor's answer to whoever invoked it (a queue would
+/// swallow it), so both are refused here like any other unexpected message.
 async fn handle(
     ob: &Onboarder,
     request: Result<Request, String>,
@@ -87,8 +88,8 @@ async fn handle(
         message,
     };
     match request.map_err(refused)? {
-        Request::Reconcile { .. } | Request::Batch(_) => Err(refused(
-            "a queued message may only carry an account event; start the sweep's state machine, or invoke the function, for a reconcile".into(),
+        Request::Reconcile { .. } | Request::Batch(_) | Request::Doctor(_) => Err(refused(
+            "a queued message may only carry an account event; start the sweep's state machine, or invoke the function, for a reconcile or a doctor".into(),
         )),
         // Boxed: `dispatch` hands batches to this module, so its future would contain itself.
         request => Box::pin(crate::handler::dispatch(ob, request, deadline))
