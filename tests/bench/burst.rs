@@ -63,10 +63,14 @@ pub async fn burst(ctx: &Ctx, plan: &Plan, res: &mut Results) -> Result<Value, S
     let sqs = Sqs::new(&moto.url());
     let failed_queue = sqs.create_queue("burst-events-failed", json!({})).await?;
     let failed_arn = sqs.attribute(&failed_queue, "QueueArn").await?;
-    let redrive = json!({"deadLetterTargetArn": failed_arn, "maxReceiveCount": MAX_RECEIVES}).to_string();
+    let redrive =
+        json!({"deadLetterTargetArn": failed_arn, "maxReceiveCount": MAX_RECEIVES}).to_string();
     let visibility = (6 * FUNCTION_TIMEOUT.as_secs()).to_string();
     let queue = sqs
-        .create_queue("burst-events", json!({"VisibilityTimeout": visibility, "RedrivePolicy": redrive}))
+        .create_queue(
+            "burst-events",
+            json!({"VisibilityTimeout": visibility, "RedrivePolicy": redrive}),
+        )
         .await?;
     let queue_arn = sqs.attribute(&queue, "QueueArn").await?;
 
@@ -99,7 +103,10 @@ pub async fn burst(ctx: &Ctx, plan: &Plan, res: &mut Results) -> Result<Value, S
     proxy.clear_calls();
     tfc.clear_requests();
 
-    step(&format!("burst of {n} events: queued at once, drained by {} pollers", plan.containers));
+    step(&format!(
+        "burst of {n} events: queued at once, drained by {} pollers",
+        plan.containers
+    ));
     let started = Instant::now();
     sqs.send_all(&queue, &events).await?;
     futures::future::try_join_all(
@@ -119,7 +126,10 @@ pub async fn burst(ctx: &Ctx, plan: &Plan, res: &mut Results) -> Result<Value, S
     let mut reports = std::collections::BTreeMap::new();
     for c in &containers {
         for (account, outcomes) in logged_reports(&c.lambda.log)? {
-            reports.entry(account).or_insert_with(Vec::new).extend(outcomes);
+            reports
+                .entry(account)
+                .or_insert_with(Vec::new)
+                .extend(outcomes);
         }
     }
     let once = each_once(&reports, &accounts, "Onboarded");
@@ -144,7 +154,14 @@ pub async fn burst(ctx: &Ctx, plan: &Plan, res: &mut Results) -> Result<Value, S
     let what = format!("burst {n}");
     res.check(
         format!("{what}: failed accounts"),
-        format!("{} ({} batch item failures)", reports.values().filter(|o| o.iter().any(|o| o != "Onboarded")).count(), failed.len()),
+        format!(
+            "{} ({} batch item failures)",
+            reports
+                .values()
+                .filter(|o| o.iter().any(|o| o != "Onboarded"))
+                .count(),
+            failed.len()
+        ),
         "0",
         failed.is_empty() && once.is_ok(),
         "batchItemFailures of every batch; outcome of every onboarding report",
@@ -164,7 +181,10 @@ pub async fn burst(ctx: &Ctx, plan: &Plan, res: &mut Results) -> Result<Value, S
     );
     res.check(
         format!("{what}: peak TFC requests in any 1 s"),
-        format!("{} ({} throttled)", counts.tfc_peak_1s, counts.tfc_throttled),
+        format!(
+            "{} ({} throttled)",
+            counts.tfc_peak_1s, counts.tfc_throttled
+        ),
         format!("<= {}", ctx.rate_limit),
         counts.tfc_peak_1s <= ctx.rate_limit as usize,
         "sliding 1 s window over the fake's request log (throttled requests included)",
@@ -202,7 +222,12 @@ pub async fn burst(ctx: &Ctx, plan: &Plan, res: &mut Results) -> Result<Value, S
 /// What one of Lambda's pollers does for its container: receive, invoke, delete what
 /// succeeded; it stops once nothing is left to receive (messages in flight are another
 /// poller's).
-async fn poll(container: &mut Container, sqs: &Sqs, queue: &str, queue_arn: &str) -> Result<(), String> {
+async fn poll(
+    container: &mut Container,
+    sqs: &Sqs,
+    queue: &str,
+    queue_arn: &str,
+) -> Result<(), String> {
     loop {
         let messages = sqs.receive(queue, 10).await?;
         if messages.is_empty() {
@@ -212,19 +237,30 @@ async fn poll(container: &mut Container, sqs: &Sqs, queue: &str, queue_arn: &str
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
-        let event = json!({"Records": messages.iter().map(|m| m.record(queue_arn)).collect::<Vec<_>>()});
+        let event =
+            json!({"Records": messages.iter().map(|m| m.record(queue_arn)).collect::<Vec<_>>()});
         let (answer, _) = container
             .lambda
             .invoke(event, FUNCTION_TIMEOUT + Duration::from_secs(10))
             .await?;
         let failed: Vec<&str> = answer["batchItemFailures"]
             .as_array()
-            .map(|items| items.iter().filter_map(|i| i["itemIdentifier"].as_str()).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i["itemIdentifier"].as_str())
+                    .collect()
+            })
             .unwrap_or_default();
-        let done: Vec<_> = messages.iter().filter(|m| !failed.contains(&m.id.as_str())).collect();
+        let done: Vec<_> = messages
+            .iter()
+            .filter(|m| !failed.contains(&m.id.as_str()))
+            .collect();
         sqs.delete(queue, &done).await?;
         container.batches += 1;
         container.messages += done.len();
-        container.failed.extend(failed.iter().map(|id| (*id).to_owned()));
+        container
+            .failed
+            .extend(failed.iter().map(|id| (*id).to_owned()));
     }
 }

@@ -66,13 +66,17 @@ pub async fn sweep_loop(ctx: &Ctx, plan: &Plan, res: &mut Results) -> Result<Val
     proxy.clear_calls();
     tfc.clear_requests();
 
-    step(&format!("sweep loop over {n} accounts: invoking until no continuation is left"));
+    step(&format!(
+        "sweep loop over {n} accounts: invoking until no continuation is left"
+    ));
     let started = Instant::now();
     let mut continuation = Value::Null;
     let mut steps: Vec<Value> = Vec::new();
     loop {
         if steps.len() == MAX_INVOCATIONS {
-            return Err(format!("still a continuation after {MAX_INVOCATIONS} invocations"));
+            return Err(format!(
+                "still a continuation after {MAX_INVOCATIONS} invocations"
+            ));
         }
         let event = json!({"action": "reconcile", "brief": true, "continuation": continuation});
         let (answer, wall) = lambda
@@ -90,7 +94,9 @@ pub async fn sweep_loop(ctx: &Ctx, plan: &Plan, res: &mut Results) -> Result<Val
             return Err(format!("an invocation made no progress: {answer}"));
         }
         continuation = answer["continuation"].clone();
-        steps.push(json!({"answer": answer, "wall_s": round(wall.as_secs_f64(), 3), "bytes": bytes}));
+        steps.push(
+            json!({"answer": answer, "wall_s": round(wall.as_secs_f64(), 3), "bytes": bytes}),
+        );
         if continuation.is_null() {
             break;
         }
@@ -101,7 +107,12 @@ pub async fn sweep_loop(ctx: &Ctx, plan: &Plan, res: &mut Results) -> Result<Val
     drop(lambda);
 
     // Every account exactly once: one report in the log, one variable set created, one role.
-    let sum = |field: &str| -> u64 { steps.iter().map(|s| s["answer"][field].as_u64().unwrap_or(0)).sum() };
+    let sum = |field: &str| -> u64 {
+        steps
+            .iter()
+            .map(|s| s["answer"][field].as_u64().unwrap_or(0))
+            .sum()
+    };
     let reports = logged_reports(&log)?;
     each_once(&reports, &accounts, "Onboarded")?;
     let created_sets = tfc
@@ -121,12 +132,19 @@ pub async fn sweep_loop(ctx: &Ctx, plan: &Plan, res: &mut Results) -> Result<Val
     }
 
     let invocations = steps.len();
-    let largest = steps.iter().filter_map(|s| s["bytes"].as_u64()).max().unwrap_or(0) as usize;
+    let largest = steps
+        .iter()
+        .filter_map(|s| s["bytes"].as_u64())
+        .max()
+        .unwrap_or(0) as usize;
     let secs = total.as_secs_f64();
     let what = format!("sweep loop {n} fresh");
     res.check(
         format!("{what}: invocations"),
-        format!("{invocations} ({:.1} s budget each)", plan.budget.as_secs_f64()),
+        format!(
+            "{invocations} ({:.1} s budget each)",
+            plan.budget.as_secs_f64()
+        ),
         ">= 3",
         invocations >= 3,
         "reconcile invocations until the continuation was null",
