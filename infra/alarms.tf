@@ -55,6 +55,7 @@ locals {
         metric      = "Onboardings"
         dimensions  = { FunctionName = aws_lambda_function.this.function_name, Outcome = "failed" }
         statistic   = "Sum"
+        threshold   = 0
       }
       events-dlq-not-empty = {
         description = "EventBridge could not queue an account event for the ${var.name} function, or EventBridge Scheduler could not start its sweep; the event is in ${aws_sqs_queue.events_dlq.name}. Send the event to ${aws_sqs_queue.events.name} (or start the sweep) once the cause is fixed."

@@ -568,6 +568,10 @@ def test_alarms(module: Module):
         'namespace = "AWS/Events", metric = "FailedInvocations", dimensions = {RuleName = aws_cloudwatch_event_rule.account[key].name}',
     ):
         assert watched in alarms, watched
+    # Every alarm has every field the resource reads (a merge of two branches once lost a
+    # threshold, which only `terraform plan` noticed).
+    for field in ("namespace", "metric", "dimensions", "statistic", "threshold"):
+        assert alarms.count(f"{field} = ") == alarms.count("description = "), field
     forward = module.locals["control_tower_alarms"]
     assert forward.startswith("${local.forward_control_tower_events ? {")
     assert "dimensions = {RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name}" in forward
