@@ -789,15 +789,7 @@ async fn sweep(ctx: &Ctx, n: usize, res: &mut Results) -> Result<Value, String> 
     let (moto, _) = org::private_organization(n, "bench").await?;
     let proxy = FaultProxy::start(&moto.url()).await;
     let tfc = TfcFake::start(ctx.fake.clone()).await;
-    let concurrency = ctx.concurrency.to_string();
-    let vars = ctx.lambda_env(
-        &proxy,
-        &tfc,
-        &[
-            ("ONBOARD_ROLE_POLICY_ARNS", "none"),
-            ("ONBOARD_CONCURRENCY", &concurrency),
-        ],
-    );
+    let vars = org::lambda_env(ctx, &proxy, &tfc, None);
     let mut lambda = Lambda::spawn(ctx, &vars, &format!("sweep-{n}"), SWEEP_DEADLINE).await?;
     lambda.ready().await?;
 
@@ -878,16 +870,7 @@ async fn sweep(ctx: &Ctx, n: usize, res: &mut Results) -> Result<Value, String> 
             Verdict::Info,
             "reconcile event pushed -> summary posted",
         );
-        res.check(
-            format!("{what}: peak TFC requests in any 1 s"),
-            format!(
-                "{} ({} throttled)",
-                counts.tfc_peak_1s, counts.tfc_throttled
-            ),
-            format!("<= {}", ctx.rate_limit),
-            counts.tfc_peak_1s <= ctx.rate_limit as usize,
-            "sliding 1 s window over the fake's request log (throttled requests included)",
-        );
+        org::peak_check(ctx, res, &what, &counts);
         // Fixed costs (listings, process warm-up) dominate a handful of accounts.
         let ratio_applies = counts.tfc >= 5 * ctx.rate_limit as usize;
         res.row(

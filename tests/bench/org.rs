@@ -8,7 +8,10 @@ use std::time::Instant;
 use futures::StreamExt;
 use serde_json::Value;
 
+use super::support::fault_proxy::FaultProxy;
 use super::support::moto::Moto;
+use super::support::tfc_fake::TfcFake;
+use super::{Counts, Ctx, Results};
 
 /// A private moto holding an organization with `n` member accounts. Without managed policies
 /// moto creates accounts much faster, but AdministratorAccess does not exist there: run the
@@ -34,6 +37,38 @@ pub async fn private_organization(n: usize, prefix: &str) -> Result<(Moto, Vec<S
         setup.elapsed().as_secs_f64()
     );
     Ok((moto, accounts))
+}
+
+/// The function's environment against a private organization: no managed policy (see
+/// [`private_organization`]), the sweep's concurrency, and `TFE_RATE_LIMIT` when given
+/// (the function's default otherwise).
+pub fn lambda_env(
+    ctx: &Ctx,
+    proxy: &FaultProxy,
+    tfc: &TfcFake,
+    tfe_rate_limit: Option<&str>,
+) -> Vec<(String, String)> {
+    let concurrency = ctx.concurrency.to_string();
+    let mut extra = vec![
+        ("ONBOARD_ROLE_POLICY_ARNS", "none"),
+        ("ONBOARD_CONCURRENCY", concurrency.as_str()),
+    ];
+    extra.extend(tfe_rate_limit.map(|limit| ("TFE_RATE_LIMIT", limit)));
+    ctx.lambda_env(proxy, tfc, &extra)
+}
+
+/// The row every organization-wide measurement has: Terraform Cloud's busiest second.
+pub fn peak_check(ctx: &Ctx, res: &mut Results, what: &str, counts: &Counts) {
+    res.check(
+        format!("{what}: peak TFC requests in any 1 s"),
+        format!(
+            "{} ({} throttled)",
+            counts.tfc_peak_1s, counts.tfc_throttled
+        ),
+        format!("<= {}", ctx.rate_limit),
+        counts.tfc_peak_1s <= ctx.rate_limit as usize,
+        "sliding 1 s window over the fake's request log (throttled requests included)",
+    );
 }
 
 /// How many "onboarding report" lines the function logged (JSON, as in Lambda) per account,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::org::{each_once, logged_reports, private_organization};
+use super::org::{each_once, lambda_env, logged_reports, private_organization};
 use super::support::fault_proxy::FaultProxy;
 use super::support::tfc_fake::TfcFake;
 use super::{round, step, Counts, Ctx, Lambda, Results, Verdict};
@@ -51,16 +51,7 @@ pub async fn sweep_loop(ctx: &Ctx, plan: &Plan, res: &mut Results) -> Result<Val
     let (moto, accounts) = private_organization(n, "loop").await?;
     let proxy = FaultProxy::start(&moto.url()).await;
     let tfc = TfcFake::start(ctx.fake.clone()).await;
-    let concurrency = ctx.concurrency.to_string();
-    let vars = ctx.lambda_env(
-        &proxy,
-        &tfc,
-        &[
-            ("ONBOARD_ROLE_POLICY_ARNS", "none"),
-            ("ONBOARD_CONCURRENCY", &concurrency),
-            ("TFE_RATE_LIMIT", MODULE_RATE_LIMIT),
-        ],
-    );
+    let vars = lambda_env(ctx, &proxy, &tfc, Some(MODULE_RATE_LIMIT));
     let mut lambda = Lambda::spawn(ctx, &vars, "sweep-loop", RESERVE + plan.budget).await?;
     lambda.ready().await?;
     proxy.clear_calls();
