@@ -20,6 +20,9 @@ log "deploy rehearsal"
 # cannot run here), and the README's `cargo lambda build --arm64` needs the arm64
 # standard library. Both builds are the ones package.sh and bench.sh use afterwards.
 cargo build --release --locked --bin tfc-onboarder
+# The Terraform Cloud fake the rehearsal serves: `cargo test --all-targets` builds examples
+# only as test harnesses, never as the program itself.
+cargo build --locked --example tfc-fake
 ensure_arm64_target
 require_terraform
 "$VENV/bin/python" -m pytest -q tests/rehearsal

@@ -909,12 +909,30 @@ async fn a_slow_call_the_client_gave_up_on_still_reaches_moto() {
         matches!(gave_up, aws_sdk_iam::error::SdkError::TimeoutError(_)),
         "{gave_up:?}"
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The proxy forwards the call after its 600 ms delay; on a loaded machine moto may take
+    // a while longer to apply it, so look until a generous bound rather than once.
     let iam = aws_sdk_iam::Client::new(&member);
-    iam.get_role()
-        .role_name("late")
-        .send()
-        .await
-        .expect("the create landed after the client gave up");
-    assert_eq!(proxy.count("CreateRole"), 1, "and the proxy recorded it");
+    let looked_until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match iam.get_role().role_name("late").send().await {
+            // The proxy records a call once moto has answered it, a moment after moto applied it.
+            Ok(_) if proxy.count("CreateRole") == 1 => break,
+            Ok(_) if tokio::time::Instant::now() < looked_until => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) if tokio::time::Instant::now() < looked_until => {
+                assert!(
+                    e.as_service_error()
+                        .is_some_and(|e| e.is_no_such_entity_exception()),
+                    "{e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(_) => panic!(
+                "the proxy recorded {} CreateRole calls, not the one late create",
+                proxy.count("CreateRole")
+            ),
+            Err(e) => panic!("the create never landed after the client gave up: {e:?}"),
+        }
+    }
 }
