@@ -8,22 +8,44 @@ locals {
   control_tower_alarm_topic_region = try(split(":", var.control_tower_alarm_sns_topic_arn)[3], null)
 
   # Every alarm of the function's Region, by the name it gets after
-  # "<name>-". Each fires on the first occurrence in five minutes.
+  # "<name>-". Each fires when the metric is above its threshold in five
+  # minutes; most thresholds are 0: the first occurrence.
   alarms = merge(
     {
       errors = {
-        description = "The ${var.name} function returned an error; Lambda retries, and the failure queue gets the event if retries run out."
+        description = "The ${var.name} function returned an error: a sweep invocation (the state machine retries it), a whole batch of queued events (the queue delivers it again), or a direct invocation."
         namespace   = "AWS/Lambda"
         metric      = "Errors"
         dimensions  = { FunctionName = aws_lambda_function.this.function_name }
         statistic   = "Sum"
+        threshold   = 0
       }
       failure-queue-not-empty = {
-        description = "An account could not be onboarded or offboarded after all retries; the event is in ${aws_sqs_queue.failures.name}."
+        description = "A direct asynchronous invocation of the ${var.name} function failed after Lambda's retries; the event is in ${aws_sqs_queue.failures.name}."
         namespace   = "AWS/SQS"
         metric      = "ApproximateNumberOfMessagesVisible"
         dimensions  = { QueueName = aws_sqs_queue.failures.name }
         statistic   = "Maximum"
+        threshold   = 0
+      }
+      events-failed-not-empty = {
+        description = "An account could not be onboarded or offboarded after every receive of its event; the event is in ${aws_sqs_queue.events_failed.name}. Redrive it to ${aws_sqs_queue.events.name} once the cause (in the function log) is fixed."
+        namespace   = "AWS/SQS"
+        metric      = "ApproximateNumberOfMessagesVisible"
+        dimensions  = { QueueName = aws_sqs_queue.events_failed.name }
+        statistic   = "Maximum"
+        threshold   = 0
+      }
+      # Older than every receive an event may take: nothing drains the queue
+      # (a disabled event source mapping, a role that cannot read it), and
+      # SQS deletes what stays 14 days.
+      events-queue-stalled = {
+        description = "Account events wait in ${aws_sqs_queue.events.name} longer than all their receives should take: check the ${var.name} function's event source mapping and its role."
+        namespace   = "AWS/SQS"
+        metric      = "ApproximateAgeOfOldestMessage"
+        dimensions  = { QueueName = aws_sqs_queue.events.name }
+        statistic   = "Maximum"
+        threshold   = local.events_visibility_timeout_seconds * local.events_max_receive_count + 900
       }
       # A sweep reports a failed account in its summary, not as a function
       # error; this is the alarm that sees those too.
@@ -33,29 +55,50 @@ locals {
         metric      = "Onboardings"
         dimensions  = { FunctionName = aws_lambda_function.this.function_name, Outcome = "failed" }
         statistic   = "Sum"
+        threshold   = 0
       }
       events-dlq-not-empty = {
-        description = "EventBridge could not deliver an account event to the ${var.name} function; the event is in ${aws_sqs_queue.events_dlq.name}. Re-invoke the function with it once the cause is fixed."
+        description = "EventBridge could not queue an account event for the ${var.name} function, or EventBridge Scheduler could not start its sweep; the event is in ${aws_sqs_queue.events_dlq.name}. Send the event to ${aws_sqs_queue.events.name} (or start the sweep) once the cause is fixed."
         namespace   = "AWS/SQS"
         metric      = "ApproximateNumberOfMessagesVisible"
         dimensions  = { QueueName = aws_sqs_queue.events_dlq.name }
         statistic   = "Maximum"
+        threshold   = 0
+      }
+      # A sweep that failed visibly: an invocation failed after its retries,
+      # accounts failed, or a bound was reached (the error says which).
+      sweep-failed = {
+        description = "The ${aws_sfn_state_machine.sweep.name} reconcile sweep failed; its execution's error and cause say why and where to resume."
+        namespace   = "AWS/States"
+        metric      = "ExecutionsFailed"
+        dimensions  = { StateMachineArn = aws_sfn_state_machine.sweep.arn }
+        statistic   = "Sum"
+        threshold   = 0
+      }
+      sweep-timed-out = {
+        description = "The ${aws_sfn_state_machine.sweep.name} reconcile sweep ran out of its execution time; its history shows the last continuation."
+        namespace   = "AWS/States"
+        metric      = "ExecutionsTimedOut"
+        dimensions  = { StateMachineArn = aws_sfn_state_machine.sweep.arn }
+        statistic   = "Sum"
+        threshold   = 0
       }
     },
-    # EventBridge could not invoke the function for a rule (after its retries,
-    # or at once for a permission problem): the event went to the dead-letter
+    # EventBridge could not queue an event of a rule (after its retries, or
+    # at once for a permission problem): the event went to the dead-letter
     # queue.
     {
-      for key in keys(local.enabled_lambda_rules) : "${replace(key, "_", "-")}-failed-invocations" => {
-        description = "EventBridge could not deliver an event of the ${aws_cloudwatch_event_rule.lambda[key].name} rule to the ${var.name} function; it is in ${aws_sqs_queue.events_dlq.name}."
+      for key in keys(local.enabled_event_rules) : "${replace(key, "_", "-")}-failed-invocations" => {
+        description = "EventBridge could not queue an event of the ${aws_cloudwatch_event_rule.account[key].name} rule for the ${var.name} function; it is in ${aws_sqs_queue.events_dlq.name}."
         namespace   = "AWS/Events"
         metric      = "FailedInvocations"
         # A rule of a custom bus (tooling mode) has its metrics under both.
         dimensions = merge(
-          { RuleName = aws_cloudwatch_event_rule.lambda[key].name },
-          aws_cloudwatch_event_rule.lambda[key].event_bus_name == "default" ? {} : { EventBusName = aws_cloudwatch_event_rule.lambda[key].event_bus_name },
+          { RuleName = aws_cloudwatch_event_rule.account[key].name },
+          local.tooling_mode ? { EventBusName = local.account_event_bus_name } : {},
         )
         statistic = "Sum"
+        threshold = 0
       }
     },
   )
@@ -69,6 +112,7 @@ locals {
       metric      = "FailedInvocations"
       dimensions  = { RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name }
       statistic   = "Sum"
+      threshold   = 0
     }
     ct-forward-dlq-not-empty = {
       description = "A Control Tower event could not be forwarded to ${local.region}; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
@@ -76,6 +120,7 @@ locals {
       metric      = "ApproximateNumberOfMessagesVisible"
       dimensions  = { QueueName = aws_sqs_queue.control_tower_forward_dlq[0].name }
       statistic   = "Maximum"
+      threshold   = 0
     }
   } : {}
 }
@@ -92,7 +137,7 @@ resource "aws_cloudwatch_metric_alarm" "this" {
   period              = 300
   evaluation_periods  = 1
   comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
+  threshold           = each.value.threshold
   # No traffic is the normal state, not a reason to alarm.
   treat_missing_data = "notBreaching"
   alarm_actions      = local.alarm_actions
@@ -120,7 +165,7 @@ resource "aws_cloudwatch_metric_alarm" "control_tower" {
   period              = 300
   evaluation_periods  = 1
   comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
+  threshold           = each.value.threshold
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.control_tower_alarm_actions
   ok_actions          = local.control_tower_alarm_actions

@@ -11,62 +11,41 @@ module "event_patterns" {
 locals {
   event_patterns = module.event_patterns.patterns
 
-  reconcile_input = {
-    action = "reconcile"
-  }
-
-  lambda_rules = {
+  event_rules = {
     create_account_result = {
-      enabled             = true
-      description         = "New account created through Organizations"
-      event_pattern       = jsonencode(local.event_patterns.create_account_result)
-      schedule_expression = null
-      input               = null
+      enabled       = true
+      description   = "New account created through Organizations"
+      event_pattern = jsonencode(local.event_patterns.create_account_result)
     }
     close_account_result = {
-      enabled             = local.offboarding_enabled
-      description         = "Account closed"
-      event_pattern       = jsonencode(local.event_patterns.close_account_result)
-      schedule_expression = null
-      input               = null
+      enabled       = local.offboarding_enabled
+      description   = "Account closed"
+      event_pattern = jsonencode(local.event_patterns.close_account_result)
     }
     remove_account = {
-      enabled             = local.offboarding_enabled
-      description         = "Account removed from the organization"
-      event_pattern       = jsonencode(local.event_patterns.remove_account)
-      schedule_expression = null
-      input               = null
+      enabled       = local.offboarding_enabled
+      description   = "Account removed from the organization"
+      event_pattern = jsonencode(local.event_patterns.remove_account)
     }
     control_tower = {
-      enabled             = var.enable_control_tower
-      description         = "Control Tower created or re-enrolled a managed account"
-      event_pattern       = jsonencode(local.event_patterns.control_tower)
-      schedule_expression = null
-      input               = null
-    }
-    # CloudTrail delivers to EventBridge on a best-effort basis, so a periodic
-    # sweep catches accounts whose event was lost.
-    reconcile = {
-      enabled             = var.reconcile_schedule != null
-      description         = "Periodic reconcile of every account"
-      event_pattern       = null
-      schedule_expression = var.reconcile_schedule
-      input               = jsonencode(local.reconcile_input)
+      enabled       = var.enable_control_tower
+      description   = "Control Tower created or re-enrolled a managed account"
+      event_pattern = jsonencode(local.event_patterns.control_tower)
     }
   }
 
-  enabled_lambda_rules = { for key, rule in local.lambda_rules : key => rule if rule.enabled }
+  enabled_event_rules = { for key, rule in local.event_rules : key => rule if rule.enabled }
 }
 
-resource "aws_cloudwatch_event_rule" "lambda" {
-  for_each = local.enabled_lambda_rules
+resource "aws_cloudwatch_event_rule" "account" {
+  for_each = local.enabled_event_rules
 
-  name                = "${var.name}-${replace(each.key, "_", "-")}"
-  description         = "${each.value.description} (${var.name})"
-  event_pattern       = each.value.event_pattern
-  schedule_expression = each.value.schedule_expression
-  # Schedules only run on the default bus (see tooling.tf for the other).
-  event_bus_name = each.value.schedule_expression == null ? local.account_event_bus_name : "default"
+  name          = "${var.name}-${replace(each.key, "_", "-")}"
+  description   = "${each.value.description} (${var.name})"
+  event_pattern = each.value.event_pattern
+  # The default bus, or in tooling mode the bus the management account
+  # forwards to (tooling.tf).
+  event_bus_name = local.account_event_bus_name
   tags           = local.tags
 
   lifecycle {
@@ -79,37 +58,47 @@ resource "aws_cloudwatch_event_rule" "lambda" {
   }
 }
 
-resource "aws_cloudwatch_event_target" "lambda" {
-  for_each = local.enabled_lambda_rules
+# The rules put events on a queue, and the function drains it at a bounded
+# concurrency (queue.tf): a Control Tower landing-zone update fires an event
+# for every account at once, and Terraform Cloud's rate limit is per user,
+# shared by every container.
+resource "aws_cloudwatch_event_target" "account" {
+  for_each = local.enabled_event_rules
 
-  rule           = aws_cloudwatch_event_rule.lambda[each.key].name
-  event_bus_name = aws_cloudwatch_event_rule.lambda[each.key].event_bus_name
-  target_id      = "function"
-  arn            = aws_lambda_function.this.arn
-  input          = each.value.input
+  rule           = aws_cloudwatch_event_rule.account[each.key].name
+  event_bus_name = aws_cloudwatch_event_rule.account[each.key].event_bus_name
+  target_id      = "queue"
+  arn            = aws_sqs_queue.events.arn
 
   retry_policy {
     maximum_retry_attempts       = var.rule_maximum_retry_attempts
     maximum_event_age_in_seconds = var.rule_maximum_event_age_in_seconds
   }
 
-  # What EventBridge could not hand to the function is kept, not dropped.
+  # What EventBridge could not put on the queue is kept, not dropped.
   dead_letter_config {
     arn = aws_sqs_queue.events_dlq.arn
   }
 
-  # EventBridge checks that it may send to the queue when it needs to.
-  depends_on = [aws_sqs_queue_policy.events_dlq]
+  # EventBridge checks that it may send to both queues when it needs to. On
+  # an upgrade, the new target is in place before the one it replaces goes
+  # (target_id "function": earlier versions of this module invoked the
+  # function directly).
+  depends_on = [aws_sqs_queue_policy.events, aws_sqs_queue_policy.events_dlq]
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
-resource "aws_lambda_permission" "events" {
-  for_each = local.enabled_lambda_rules
+moved {
+  from = aws_cloudwatch_event_rule.lambda
+  to   = aws_cloudwatch_event_rule.account
+}
 
-  statement_id  = "AllowEventBridge-${replace(each.key, "_", "-")}"
-  action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.this.function_name
-  principal     = "events.amazonaws.com"
-  source_arn    = aws_cloudwatch_event_rule.lambda[each.key].arn
+moved {
+  from = aws_cloudwatch_event_target.lambda
+  to   = aws_cloudwatch_event_target.account
 }
 
 # ---------------------------------------------------------------------------
@@ -117,8 +106,8 @@ resource "aws_lambda_permission" "events" {
 #
 # Lambda targets must be in the rule's Region, so when the Control Tower home
 # Region is not this one, a rule there forwards the lifecycle events to this
-# Region's default bus, where the control_tower rule above invokes the
-# function. One function, one failure queue, one set of alarms.
+# Region's default bus, where the control_tower rule above queues them for the
+# function. One function, one queue, one set of alarms.
 # ---------------------------------------------------------------------------
 
 data "aws_region" "control_tower" {

@@ -159,7 +159,7 @@ data "aws_iam_policy_document" "lambda" {
       resources = [statement.value]
 
       # Only through the services whose data the key protects: reading the
-      # secret and sending to the failure queue.
+      # secret, receiving queued events and sending to the failure queue.
       condition {
         test     = "StringEquals"
         variable = "kms:ViaService"
@@ -180,6 +180,15 @@ data "aws_iam_policy_document" "lambda" {
       actions   = ["events:PutEvents"]
       resources = [statement.value]
     }
+  }
+
+  # Lambda's event source mapping polls the events queue with this role; the
+  # function's code never touches the queue.
+  statement {
+    sid       = "ReceiveQueuedEvents"
+    effect    = "Allow"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    resources = [aws_sqs_queue.events.arn]
   }
 
   statement {

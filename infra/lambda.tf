@@ -1,4 +1,11 @@
 locals {
+  # Terraform Cloud admits 30 requests per second per user, shared by every
+  # container: the containers draining the events queue together stay within
+  # the budget given to this tool. A sweep, or a manual invocation, running at
+  # the same time adds its own container's share; the clients then wait out
+  # the 429s as the API says (see the README).
+  tfe_rate_limit = floor(var.tfe_requests_per_second / var.event_max_concurrency)
+
   # Always set. Values are strings because Lambda environment values are.
   lambda_environment = {
     TFE_ORGANIZATION          = var.tfe_organization
@@ -21,6 +28,8 @@ locals {
     ONBOARD_EVENT_BUS         = var.ready_event_bus_name
     ONBOARD_CONCURRENCY       = tostring(var.onboard_concurrency)
     ONBOARD_PARTITION         = local.partition
+    TFE_RATE_LIMIT            = tostring(local.tfe_rate_limit)
+    ONBOARD_EVENTS_QUEUE_ARN  = aws_sqs_queue.events.arn
     RUST_LOG                  = var.log_level
   }
 
@@ -49,7 +58,7 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:Failed asynchronous invocations go to the on-failure destination (aws_lambda_function_event_invoke_config), which records more context than a DLQ; configuring both would duplicate every failure.
   #checkov:skip=CKV_AWS_173:The environment holds no secrets (the API token is read from Secrets Manager at run time), so the default Lambda service key is enough.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile the build pipeline does not have; the zip's hash is pinned through source_code_hash.
-  #checkov:skip=CKV_AWS_115:Reserved concurrency is optional (reserved_concurrent_executions); reserving by default fails in accounts at the minimum unreserved quota and the function's own fan-out is bounded by ONBOARD_CONCURRENCY.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is optional (reserved_concurrent_executions); reserving by default fails in accounts at the minimum unreserved quota, and the event source mapping's maximum concurrency already bounds bursts of account events.
   function_name                  = var.name
   description                    = "Onboards new AWS accounts into HCP Terraform with OIDC dynamic credentials."
   role                           = aws_iam_role.lambda.arn
@@ -87,6 +96,13 @@ resource "aws_lambda_function" "this" {
   # The role must be able to write logs and reach the failure queue before
   # the first invocation.
   depends_on = [aws_iam_role_policy.lambda]
+
+  lifecycle {
+    precondition {
+      condition     = local.tfe_rate_limit >= 1
+      error_message = "tfe_requests_per_second (${var.tfe_requests_per_second}) must be at least event_max_concurrency (${var.event_max_concurrency}): each container that processes account events needs 1 request per second or more."
+    }
+  }
 }
 
 resource "aws_lambda_function_event_invoke_config" "this" {

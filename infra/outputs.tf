@@ -19,13 +19,33 @@ output "log_group_name" {
 }
 
 output "rule_arns" {
-  description = "ARNs of the EventBridge rules that invoke the function, keyed by create_account_result, close_account_result, remove_account, control_tower and reconcile (only the enabled ones)."
-  value       = { for key, rule in aws_cloudwatch_event_rule.lambda : key => rule.arn }
+  description = "ARNs of the EventBridge rules that queue account events for the function, keyed by create_account_result, close_account_result, remove_account and control_tower (only the enabled ones)."
+  value       = { for key, rule in aws_cloudwatch_event_rule.account : key => rule.arn }
 }
 
 output "schedule_arn" {
-  description = "ARN of the reconcile schedule rule, or null when reconcile_schedule is null."
-  value       = try(aws_cloudwatch_event_rule.lambda["reconcile"].arn, null)
+  description = "ARN of the EventBridge Scheduler schedule that starts the reconcile sweep, or null when reconcile_schedule is null."
+  value       = one(aws_scheduler_schedule.sweep[*].arn)
+}
+
+output "state_machine_arn" {
+  description = "ARN of the reconcile sweep's Step Functions state machine (start an execution to sweep now; input {\"continuation\": \"<account id>\"} resumes a sweep)."
+  value       = aws_sfn_state_machine.sweep.arn
+}
+
+output "events_queue_url" {
+  description = "URL of the queue the rules put account events on and the function drains."
+  value       = aws_sqs_queue.events.url
+}
+
+output "events_queue_arn" {
+  description = "ARN of the queue the rules put account events on and the function drains (doctor outside Lambda reads it from ONBOARD_EVENTS_QUEUE_ARN)."
+  value       = aws_sqs_queue.events.arn
+}
+
+output "events_failed_queue_url" {
+  description = "URL of the queue receiving account events the function failed on every receive (redrive them to events_queue_url)."
+  value       = aws_sqs_queue.events_failed.url
 }
 
 output "control_tower_forward_rule_arn" {
@@ -34,7 +54,7 @@ output "control_tower_forward_rule_arn" {
 }
 
 output "failure_queue_url" {
-  description = "URL of the queue receiving invocations that failed after all retries."
+  description = "URL of the queue receiving direct asynchronous invocations that failed after Lambda's retries."
   value       = aws_sqs_queue.failures.url
 }
 
@@ -54,12 +74,12 @@ output "cloudtrail_arn" {
 }
 
 output "events_dlq_url" {
-  description = "URL of the queue receiving events EventBridge could not deliver to the function."
+  description = "URL of the queue receiving events EventBridge could not queue, and sweeps EventBridge Scheduler could not start."
   value       = aws_sqs_queue.events_dlq.url
 }
 
 output "events_dlq_arn" {
-  description = "ARN of the queue receiving events EventBridge could not deliver to the function."
+  description = "ARN of the queue receiving events EventBridge could not queue, and sweeps EventBridge Scheduler could not start."
   value       = aws_sqs_queue.events_dlq.arn
 }
 

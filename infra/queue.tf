@@ -1,3 +1,84 @@
+locals {
+  # AWS asks for six times the function timeout, so that a batch Lambda must
+  # retry (a throttled invocation) is not received twice meanwhile.
+  events_visibility_timeout_seconds = 6 * var.timeout
+  events_max_receive_count          = var.maximum_retry_attempts + 1
+}
+
+# Account events from the rules, drained by the function through the event
+# source mapping below, at most event_max_concurrency containers at once.
+resource "aws_sqs_queue" "events" {
+  #checkov:skip=CKV2_AWS_73:A customer managed key is optional (kms_key_arn); SSE-SQS encrypts the queue by default and needs no key policy for EventBridge.
+  name = "${var.name}-events"
+  # Kept as long as SQS allows: an outage of the function or of Terraform
+  # Cloud delays onboarding, it loses nothing.
+  message_retention_seconds  = 1209600
+  visibility_timeout_seconds = local.events_visibility_timeout_seconds
+  kms_master_key_id          = var.kms_key_arn
+  sqs_managed_sse_enabled    = var.kms_key_arn == null ? true : null
+  tags                       = local.tags
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.events_failed.arn
+    maxReceiveCount     = local.events_max_receive_count
+  })
+}
+
+# Queued events the function failed on every receive (each failed message is
+# named in the batch response, so one bad account never fails its batch).
+# Redrive them to the events queue (StartMessageMoveTask) once the cause is
+# fixed.
+resource "aws_sqs_queue" "events_failed" {
+  #checkov:skip=CKV2_AWS_73:A customer managed key is optional (kms_key_arn); SSE-SQS encrypts the queue by default and needs no key policy.
+  name                      = "${var.name}-events-failed"
+  message_retention_seconds = 1209600
+  kms_master_key_id         = var.kms_key_arn
+  sqs_managed_sse_enabled   = var.kms_key_arn == null ? true : null
+  tags                      = local.tags
+}
+
+data "aws_iam_policy_document" "events" {
+  statement {
+    sid       = "OnlyTheseRulesQueueEvents"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.events.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [for key in sort(keys(local.enabled_event_rules)) : aws_cloudwatch_event_rule.account[key].arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "events" {
+  queue_url = aws_sqs_queue.events.id
+  policy    = data.aws_iam_policy_document.events.json
+}
+
+# Lambda polls the queue with the function's role and hands over batches of up
+# to 10 messages, in at most event_max_concurrency containers at once: the
+# Terraform Cloud budget is split between them (TFE_RATE_LIMIT, lambda.tf).
+resource "aws_lambda_event_source_mapping" "events" {
+  event_source_arn        = aws_sqs_queue.events.arn
+  function_name           = aws_lambda_function.this.arn
+  batch_size              = 10
+  function_response_types = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = var.event_max_concurrency
+  }
+
+  # Lambda checks that the role may read the queue when the mapping is created.
+  depends_on = [aws_iam_role_policy.lambda]
+}
+
 # Asynchronous invocations that still fail after Lambda's retries land here
 # with the original event and the error, so an account is never silently
 # left half onboarded. Redrive by re-invoking the function with the event.
@@ -11,10 +92,9 @@ resource "aws_sqs_queue" "failures" {
   tags                    = local.tags
 }
 
-# Events EventBridge could not deliver to a rule's target (the function
-# missing, its resource policy refusing the rule, throttling beyond the retry
-# policy) land here instead of being dropped. The failure queue above only
-# sees invocations that reached the function.
+# Events EventBridge could not put on the events queue (its policy refusing
+# the rule, throttling beyond the retry policy), and daily sweeps the
+# scheduler could not start, land here instead of being dropped.
 resource "aws_sqs_queue" "events_dlq" {
   #checkov:skip=CKV2_AWS_73:A customer managed key is optional (kms_key_arn); SSE-SQS encrypts the queue by default and needs no key policy for EventBridge.
   name                      = "${var.name}-events-dlq"
@@ -39,7 +119,7 @@ data "aws_iam_policy_document" "events_dlq" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [for key in sort(keys(local.enabled_lambda_rules)) : aws_cloudwatch_event_rule.lambda[key].arn]
+      values   = [for key in sort(keys(local.enabled_event_rules)) : aws_cloudwatch_event_rule.account[key].arn]
     }
   }
 }

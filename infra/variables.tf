@@ -49,8 +49,8 @@ variable "memory_size" {
 
 variable "timeout" {
   type        = number
-  description = "Function timeout in seconds. IAM propagation in a brand-new account can take minutes, so keep it generous."
-  default     = 300
+  description = "Function timeout in seconds. A new account can stay closed (AccessDenied to every access role) for minutes; the function polls until 20 s before its timeout, so the default 360 covers 5 minutes closed with 40 s to spare. Each sweep invocation covers the accounts it can start until 30 s before it. The events queue's visibility timeout is six times this."
+  default     = 360
 
   validation {
     condition     = var.timeout >= 1 && var.timeout <= 900 && floor(var.timeout) == var.timeout
@@ -93,7 +93,7 @@ variable "log_level" {
 
 variable "kms_key_arn" {
   type        = string
-  description = "Optional customer managed KMS key ARN for the token secret, the failure queue and the log group. Its key policy must let CloudWatch Logs use it. Null uses AWS managed encryption."
+  description = "Optional customer managed KMS key ARN for the token secret, the queues and the log group. Its key policy must let CloudWatch Logs and EventBridge (events.amazonaws.com: kms:GenerateDataKey, kms:Decrypt) use it. Null uses AWS managed encryption."
   default     = null
 
   validation {
@@ -402,7 +402,7 @@ variable "emit_ready_events" {
 
 variable "onboard_concurrency" {
   type        = number
-  description = "How many accounts the function processes in parallel during a reconcile."
+  description = "How many accounts the function processes in parallel during a reconcile or within a batch of queued events (they share the container's TFE_RATE_LIMIT)."
   default     = 8
 
   validation {
@@ -413,12 +413,67 @@ variable "onboard_concurrency" {
 
 variable "reconcile_schedule" {
   type        = string
-  description = "EventBridge schedule expression for the reconcile sweep that catches events CloudTrail failed to deliver; null disables it."
+  description = "EventBridge Scheduler expression (UTC) on which the reconcile sweep's state machine is started, to catch events CloudTrail failed to deliver; null creates no schedule (the state machine can still be started by hand)."
   default     = "rate(1 day)"
 
   validation {
     condition     = var.reconcile_schedule == null || can(regex("^(rate|cron)\\(.+\\)$", var.reconcile_schedule))
     error_message = "reconcile_schedule must be null or a rate(...) or cron(...) expression."
+  }
+}
+
+variable "sweep_max_invocations" {
+  type        = number
+  description = "Most function invocations one sweep makes before it fails (Sweep.TooManyInvocations) with the continuation to resume from; a bound, never reached by a healthy sweep (each invocation covers a few thousand accounts)."
+  default     = 100
+
+  validation {
+    condition     = var.sweep_max_invocations >= 1 && var.sweep_max_invocations <= 1000 && floor(var.sweep_max_invocations) == var.sweep_max_invocations
+    error_message = "sweep_max_invocations must be a whole number between 1 and 1000."
+  }
+}
+
+variable "sweep_retry_attempts" {
+  type        = number
+  description = "Retries of a failed sweep invocation (throttling, Terraform Cloud down, a crash) before the sweep fails; errors the function marks NonRetryable fail it at once."
+  default     = 3
+
+  validation {
+    condition     = var.sweep_retry_attempts >= 0 && var.sweep_retry_attempts <= 10 && floor(var.sweep_retry_attempts) == var.sweep_retry_attempts
+    error_message = "sweep_retry_attempts must be a whole number between 0 and 10."
+  }
+}
+
+variable "sweep_retry_interval_seconds" {
+  type        = number
+  description = "Pause before the first retry of a failed sweep invocation; it doubles for each further retry (at most 15 minutes, with full jitter)."
+  default     = 60
+
+  validation {
+    condition     = var.sweep_retry_interval_seconds >= 1 && var.sweep_retry_interval_seconds <= 900 && floor(var.sweep_retry_interval_seconds) == var.sweep_retry_interval_seconds
+    error_message = "sweep_retry_interval_seconds must be a whole number between 1 and 900."
+  }
+}
+
+variable "event_max_concurrency" {
+  type        = number
+  description = "Most containers that process queued account events at once (the event source mapping's maximum concurrency; SQS allows 2 to 1000). tfe_requests_per_second is split between them."
+  default     = 2
+
+  validation {
+    condition     = var.event_max_concurrency >= 2 && var.event_max_concurrency <= 30 && floor(var.event_max_concurrency) == var.event_max_concurrency
+    error_message = "event_max_concurrency must be a whole number between 2 and 30 (each container needs at least 1 request per second of tfe_requests_per_second)."
+  }
+}
+
+variable "tfe_requests_per_second" {
+  type        = number
+  description = "Terraform Cloud requests per second this deployment may send while processing account events, split evenly between the event_max_concurrency containers (TFE_RATE_LIMIT). The API admits 30 per second per user; lower this when other automations use the same user or team token."
+  default     = 28
+
+  validation {
+    condition     = var.tfe_requests_per_second >= 1 && var.tfe_requests_per_second <= 30 && floor(var.tfe_requests_per_second) == var.tfe_requests_per_second
+    error_message = "tfe_requests_per_second must be a whole number between 1 and 30."
   }
 }
 
@@ -434,7 +489,7 @@ variable "enable_control_tower" {
 
 variable "maximum_retry_attempts" {
   type        = number
-  description = "Retries Lambda makes for a failed asynchronous invocation before sending it to the failure queue."
+  description = "Retries of a failed account event: receives of a queued event after the first before it goes to the events-failed queue (each after the queue's visibility timeout), and Lambda's retries of a failed asynchronous invocation before it goes to the failure queue."
   default     = 2
 
   validation {
@@ -478,7 +533,7 @@ variable "control_tower_alarm_sns_topic_arn" {
 
 variable "rule_maximum_retry_attempts" {
   type        = number
-  description = "Retries EventBridge makes to deliver an event to a rule's target (the function, or the forwarding bus) before putting it in the rules' dead-letter queue."
+  description = "Retries EventBridge makes to deliver an event to a rule's target (the events queue, or the forwarding bus), and EventBridge Scheduler makes to start the sweep, before putting it in the dead-letter queue."
   default     = 185
 
   validation {
@@ -489,7 +544,7 @@ variable "rule_maximum_retry_attempts" {
 
 variable "rule_maximum_event_age_in_seconds" {
   type        = number
-  description = "How long EventBridge keeps retrying delivery of an event to a rule's target before putting it in the rules' dead-letter queue."
+  description = "How long EventBridge keeps retrying delivery of an event to a rule's target, and EventBridge Scheduler the start of the sweep, before putting it in the dead-letter queue."
   default     = 86400
 
   validation {

@@ -94,6 +94,10 @@ pub struct Config {
     /// An account younger than this that answers AccessDenied is "not ready yet"; an older
     /// one has a real permission problem.
     pub new_account_window: Duration,
+    /// The queue the module's rules put account events on, drained into the function by an
+    /// event source mapping: doctor looks for the rules that target it as well as the
+    /// function.
+    pub events_queue_arn: Option<String>,
 }
 
 impl Config {
@@ -257,6 +261,27 @@ impl Config {
             86_400,
         )?);
 
+        let events_queue_arn = get("ONBOARD_EVENTS_QUEUE_ARN")
+            .map(|arn| {
+                let parts: Vec<&str> = arn.split(':').collect();
+                match parts.as_slice() {
+                    ["arn", p, "sqs", region, account, name]
+                        if *p == partition
+                            && !region.is_empty()
+                            && account.len() == 12
+                            && account.bytes().all(|b| b.is_ascii_digit())
+                            && !name.is_empty() =>
+                    {
+                        Ok(arn)
+                    }
+                    _ => Err(bad(
+                        "ONBOARD_EVENTS_QUEUE_ARN",
+                        format!("`{arn}` is not an SQS queue ARN in partition `{partition}` (arn:{partition}:sqs:<Region>:<account>:<name>; terraform output events_queue_arn)"),
+                    )),
+                }
+            })
+            .transpose()?;
+
         Ok(Self {
             organization,
             hostname,
@@ -288,6 +313,7 @@ impl Config {
             partition,
             retry_base,
             new_account_window,
+            events_queue_arn,
         })
     }
 }
@@ -595,6 +621,18 @@ mod tests {
                     ("ONBOARD_AWS_TIMEOUT_MS", "0"),
                 ],
                 "ONBOARD_AWS_TIMEOUT_MS",
+            ),
+            (
+                &[
+                    ("TFE_ORGANIZATION", "acme"),
+                    ("TFE_TOKEN", "t"),
+                    // A queue URL (terraform output events_queue_url) instead of its ARN.
+                    (
+                        "ONBOARD_EVENTS_QUEUE_ARN",
+                        "https://sqs.us-east-1.amazonaws.com/123456789012/tfc-onboarder-events",
+                    ),
+                ],
+                "ONBOARD_EVENTS_QUEUE_ARN",
             ),
             (
                 &[("TFE_ORGANIZATION", "*"), ("TFE_TOKEN", "t")],

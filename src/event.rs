@@ -10,6 +10,9 @@ use crate::mapping::Overrides;
 
 /// EventBridge delivers at most 256 KiB; anything larger is not an event from AWS.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// An SQS batch from the event source mapping is a synchronous invocation, whose payload Lambda
+/// limits to 6 MB.
+pub const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
 
 /// What asked for an onboarding. Every trigger tries the same access roles in the same order;
 /// only a sweep never waits for an account that is not ready yet.
@@ -43,6 +46,9 @@ pub enum Request {
     Reconcile {
         dry_run: bool,
         continuation: Option<String>,
+        /// Answer with counts and the continuation only ([`crate::report::SweepStep`]), for a
+        /// caller that loops over continuations within a small state (Step Functions).
+        brief: bool,
     },
     /// The read-only preflight.
     Doctor(crate::doctor::DoctorRequest),
@@ -50,19 +56,52 @@ pub enum Request {
     Skip {
         reason: String,
     },
+    /// Messages of the rules' SQS queue, as the event source mapping hands them over.
+    Batch(Vec<QueuedEvent>),
+}
+
+/// One SQS message of a batch: its id (what a partial batch response names) and what its body
+/// asks for, or why the body was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedEvent {
+    pub message_id: String,
+    pub request: Result<Request, String>,
+}
+
+impl QueuedEvent {
+    /// The account this message is about, so that messages about one account run in order.
+    pub fn account(&self) -> Option<&AccountId> {
+        match &self.request {
+            Ok(Request::Onboard(o)) => Some(&o.account),
+            Ok(Request::Offboard { account, .. }) => Some(account),
+            _ => None,
+        }
+    }
 }
 
 pub fn parse_bytes(bytes: &[u8]) -> Result<Request, InputError> {
-    if bytes.len() > MAX_EVENT_BYTES {
-        return Err(InputError::TooLarge {
-            size: bytes.len(),
-            max: MAX_EVENT_BYTES,
-        });
+    let too_large = |max| InputError::TooLarge {
+        size: bytes.len(),
+        max,
+    };
+    if bytes.len() > MAX_BATCH_BYTES {
+        return Err(too_large(MAX_BATCH_BYTES));
     }
-    parse(&serde_json::from_slice::<Value>(bytes).map_err(InputError::Json)?)
+    // Only an SQS batch may be larger than one event; `parse` tells them apart.
+    let event = serde_json::from_slice::<Value>(bytes).map_err(|e| {
+        if bytes.len() > MAX_EVENT_BYTES {
+            too_large(MAX_EVENT_BYTES)
+        } else {
+            InputError::Json(e)
+        }
+    })?;
+    parse(&event)
 }
 
 pub fn parse(event: &Value) -> Result<Request, InputError> {
+    if event.get("Records").is_some() {
+        return parse_sqs_batch(event);
+    }
     let size = event.to_string().len();
     if size > MAX_EVENT_BYTES {
         return Err(InputError::TooLarge {
@@ -93,6 +132,61 @@ pub fn parse(event: &Value) -> Result<Request, InputError> {
             ),
         }),
     }
+}
+
+/// The batch is refused as a whole only when a message cannot be named (no `messageId`): a
+/// partial batch response could not point at it. A message whose body is wrong is refused on
+/// its own, and reported as failed so that it ends in the queue's dead-letter queue.
+fn parse_sqs_batch(event: &Value) -> Result<Request, InputError> {
+    let size = event.to_string().len();
+    if size > MAX_BATCH_BYTES {
+        return Err(InputError::TooLarge {
+            size,
+            max: MAX_BATCH_BYTES,
+        });
+    }
+    let records = match event.get("Records") {
+        Some(Value::Array(records)) if !records.is_empty() => records,
+        _ => {
+            return Err(InputError::Unrecognised(
+                "`Records` must be a non-empty list of SQS messages".into(),
+            ))
+        }
+    };
+    let mut batch = Vec::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        let source = str_at(record, &["eventSource"]).unwrap_or_default();
+        if source != "aws:sqs" {
+            return Err(InputError::Unrecognised(format!(
+                "Records[{i}]: eventSource `{}` (only SQS batches are accepted)",
+                truncate_for_message(source)
+            )));
+        }
+        let message_id = match str_at(record, &["messageId"]) {
+            Some(id) if !id.trim().is_empty() => id.to_owned(),
+            _ => {
+                return Err(InputError::Unrecognised(format!(
+                    "Records[{i}]: SQS message without `messageId`"
+                )))
+            }
+        };
+        let request = match str_at(record, &["body"]) {
+            Some(body) => parse_bytes(body.as_bytes()).and_then(|request| match request {
+                Request::Batch(_) => Err(InputError::Unrecognised(
+                    "an SQS batch inside an SQS message".into(),
+                )),
+                other => Ok(other),
+            }),
+            None => Err(InputError::Unrecognised(
+                "SQS message without a string `body`".into(),
+            )),
+        };
+        batch.push(QueuedEvent {
+            message_id,
+            request: request.map_err(|e| e.to_string()),
+        });
+    }
+    Ok(Request::Batch(batch))
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -250,6 +344,8 @@ struct ManualReconcile {
     #[serde(default)]
     dry_run: bool,
     continuation: Option<String>,
+    #[serde(default)]
+    brief: bool,
 }
 
 #[derive(Deserialize)]
@@ -262,6 +358,8 @@ struct ManualOffboard {
 #[derive(Clone, Copy)]
 enum Kind {
     Str,
+    /// A string, or null for "none" (what a state machine passes before it has a value).
+    StrOrNull,
     Bool,
     StrList,
     Count,
@@ -287,6 +385,7 @@ fn check_fields(
         };
         let ok = match kind {
             Kind::Str => value.is_string(),
+            Kind::StrOrNull => value.is_string() || value.is_null(),
             Kind::Bool => value.is_boolean(),
             Kind::StrList => value
                 .as_array()
@@ -296,6 +395,7 @@ fn check_fields(
         if !ok {
             let expected = match kind {
                 Kind::Str => "a string",
+                Kind::StrOrNull => "a string or null",
                 Kind::Bool => "true or false",
                 Kind::StrList => "a list of strings",
                 Kind::Count => "a whole number",
@@ -377,12 +477,14 @@ fn parse_reconcile(event: &Value) -> Result<Request, InputError> {
         &[
             ("action", Kind::Str),
             ("dry_run", Kind::Bool),
-            ("continuation", Kind::Str),
+            ("continuation", Kind::StrOrNull),
+            ("brief", Kind::Bool),
         ],
     )?;
     Ok(Request::Reconcile {
         dry_run: m.dry_run,
         continuation: m.continuation,
+        brief: m.brief,
     })
 }
 
@@ -508,7 +610,8 @@ mod tests {
             parse(&sample("reconcile.json")).unwrap(),
             Request::Reconcile {
                 dry_run: false,
-                continuation: None
+                continuation: None,
+                brief: false,
             }
         );
         assert!(matches!(
@@ -568,6 +671,120 @@ mod tests {
                 other => panic!("{f}: {other:?}"),
             }
         }
+    }
+
+    fn sqs_record(id: &str, body: &str) -> Value {
+        serde_json::json!({
+            "messageId": id, "receiptHandle": format!("handle-{id}"), "body": body,
+            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+            "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:tfc-onboarder-events",
+            "awsRegion": "us-east-1",
+        })
+    }
+
+    #[test]
+    fn an_sqs_batch_carries_each_message_as_its_own_event() {
+        let create = sample("create-account-result.json").to_string();
+        let update = sample("control-tower-update-managed-account.json").to_string();
+        let event = serde_json::json!({"Records": [
+            sqs_record("m-1", &create),
+            sqs_record("m-2", "{not json"),
+            sqs_record("m-3", &update),
+            sqs_record("m-4", &serde_json::json!({"Records": [sqs_record("m-5", &create)]}).to_string()),
+        ]});
+        let Request::Batch(batch) = parse(&event).unwrap() else {
+            panic!("not a batch")
+        };
+        let ids: Vec<&str> = batch.iter().map(|m| m.message_id.as_str()).collect();
+        assert_eq!(ids, ["m-1", "m-2", "m-3", "m-4"]);
+        assert_eq!(
+            onboard(batch[0].request.clone().unwrap()).trigger,
+            Trigger::Organizations
+        );
+        assert!(batch[1]
+            .request
+            .as_ref()
+            .unwrap_err()
+            .contains("not valid JSON"));
+        assert_eq!(
+            onboard(batch[2].request.clone().unwrap()).trigger,
+            Trigger::ControlTower
+        );
+        assert!(batch[3]
+            .request
+            .as_ref()
+            .unwrap_err()
+            .contains("inside an SQS message"));
+        assert_eq!(
+            batch[0].account().map(AccountId::as_str),
+            Some("444455556666")
+        );
+        assert_eq!(batch[1].account(), None);
+    }
+
+    #[test]
+    fn a_batch_that_cannot_be_answered_per_message_is_refused_whole() {
+        let body = sample("manual.json").to_string();
+        let mut no_id = sqs_record("m-1", &body);
+        no_id.as_object_mut().unwrap().remove("messageId");
+        let mut from_kinesis = sqs_record("m-1", &body);
+        from_kinesis["eventSource"] = "aws:kinesis".into();
+        for (event, expected) in [
+            (
+                serde_json::json!({"Records": [no_id]}),
+                "without `messageId`",
+            ),
+            (
+                serde_json::json!({"Records": [from_kinesis]}),
+                "aws:kinesis",
+            ),
+            (serde_json::json!({"Records": []}), "non-empty list"),
+            (serde_json::json!({"Records": "x"}), "non-empty list"),
+        ] {
+            let err = parse(&event).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+        // A batch may exceed one event's limit, up to Lambda's payload limit.
+        let big = "x".repeat(200 * 1024);
+        let records: Vec<Value> = (0..3)
+            .map(|i| {
+                sqs_record(
+                    &format!("m-{i}"),
+                    &serde_json::json!({"account_id": "444455556666", "account_name": big})
+                        .to_string(),
+                )
+            })
+            .collect();
+        let bytes = serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap();
+        assert!(bytes.len() > MAX_EVENT_BYTES);
+        let Request::Batch(batch) = parse_bytes(&bytes).unwrap() else {
+            panic!("not a batch")
+        };
+        assert!(batch[0]
+            .request
+            .as_ref()
+            .unwrap_err()
+            .contains("account_name"));
+    }
+
+    #[test]
+    fn a_reconcile_step_takes_a_null_continuation_and_asks_for_the_brief_answer() {
+        let step =
+            parse(&serde_json::json!({"action": "reconcile", "continuation": null, "brief": true}));
+        assert_eq!(
+            step.unwrap(),
+            Request::Reconcile {
+                dry_run: false,
+                continuation: None,
+                brief: true,
+            }
+        );
+        let err = parse(&serde_json::json!({"action": "reconcile", "brief": "yes"})).unwrap_err();
+        assert!(err.to_string().contains("brief"), "{err}");
+        let err =
+            parse(&serde_json::json!({"action": "reconcile", "continuation": 7})).unwrap_err();
+        assert!(err.to_string().contains("a string or null"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,8 @@ use tokio::time::Instant;
 use crate::error::HandlerError;
 use crate::event::{self, Request};
 use crate::onboard::{Lookup, Onboarder};
-use crate::report::{Outcome, Report, Summary};
+use crate::queue::BatchResponse;
+use crate::report::{Outcome, Report, Summary, SweepStep};
 
 /// What an invocation returns.
 #[derive(Debug, Serialize)]
@@ -16,6 +17,8 @@ use crate::report::{Outcome, Report, Summary};
 pub enum Response {
     Report(Box<Report>),
     Summary(Box<Summary>),
+    SweepStep(SweepStep),
+    Batch(BatchResponse),
     Doctor(Box<crate::doctor::Diagnosis>),
     Skipped { outcome: Outcome, reason: String },
 }
@@ -93,11 +96,19 @@ pub async fn dispatch(
         Request::Reconcile {
             dry_run,
             continuation,
+            brief,
         } => {
             let summary = crate::sweep::reconcile(ob, dry_run, continuation, deadline).await?;
-            tracing::info!(counts = ?summary.counts, failures = summary.failures.len(), continuation = summary.continuation.as_deref(), "reconcile summary");
-            Ok(Response::Summary(Box::new(summary)))
+            tracing::info!(accounts_seen = summary.accounts_seen, counts = ?summary.counts, failures = summary.failures.len(), continuation = summary.continuation.as_deref(), "reconcile summary");
+            Ok(if brief {
+                Response::SweepStep(SweepStep::from(&summary))
+            } else {
+                Response::Summary(Box::new(summary))
+            })
         }
+        Request::Batch(batch) => Ok(Response::Batch(
+            crate::queue::process(ob, batch, deadline).await,
+        )),
     }
 }
 

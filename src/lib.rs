@@ -4,9 +4,9 @@
 //! account and converges the OIDC provider and role ([`policy`] computes the documents) ->
 //! [`tfc`] registers the role in a variable set -> [`report`] out. [`onboard`] ties one
 //! account together, [`sweep`] reconciles a whole organization, [`offboard`] cleans up after
-//! closed accounts, and [`handler`] is the single entry point for Lambda and the CLI.
-//! [`metrics`] reports what happened as CloudWatch metrics, [`progress`] as the CLI's
-//! progress line.
+//! closed accounts, [`queue`] handles the SQS batches of the rules' queue, and [`handler`] is
+//! the single entry point for Lambda and the CLI. [`metrics`] reports what happened as
+//! CloudWatch metrics, [`progress`] as the CLI's progress line.
 
 pub mod aws;
 pub mod config;
@@ -21,6 +21,7 @@ pub mod offboard;
 pub mod onboard;
 pub mod policy;
 pub mod progress;
+pub mod queue;
 pub mod report;
 pub mod sweep;
 pub mod tfc;

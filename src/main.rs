@@ -226,8 +226,10 @@ async fn run_cli(cli: Cli) -> ExitCode {
             print(&response, cli.output);
             let failed = match &response {
                 Response::Summary(s) => !s.failures.is_empty(),
+                Response::SweepStep(s) => s.failed > 0,
+                Response::Batch(b) => !b.batch_item_failures.is_empty(),
                 Response::Doctor(d) => !d.ok,
-                _ => false,
+                Response::Report(_) | Response::Skipped { .. } => false,
             };
             if failed {
                 ExitCode::FAILURE
@@ -270,6 +272,7 @@ fn cli_request(command: Command) -> Result<Request, String> {
         } => Request::Reconcile {
             dry_run,
             continuation,
+            brief: false,
         },
         Command::Offboard {
             account_id,
@@ -323,6 +326,10 @@ fn print(response: &Response, output: Output) {
         }
         (Output::Table, Response::Doctor(d)) => print!("{}", tfc_onboarder::doctor::render(d)),
         (Output::Table, Response::Skipped { reason, .. }) => println!("skipped: {reason}"),
+        // Machine-facing answers (state machine, event source mapping) print as they are.
+        (Output::Table, r @ (Response::SweepStep(_) | Response::Batch(_))) => {
+            println!("{}", serde_json::to_string(r).unwrap_or_default())
+        }
         (Output::Json, r) => println!("{}", serde_json::to_string_pretty(r).unwrap_or_default()),
     }
 }

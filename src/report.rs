@@ -201,6 +201,52 @@ impl Summary {
     }
 }
 
+/// Failed accounts a [`SweepStep`] names; the rest are counted, and every one is in the log.
+const STEP_FAILED_ACCOUNTS: usize = 20;
+
+/// One sweep invocation as a caller looping over continuations needs it: counts and the
+/// continuation, a few hundred bytes whatever the size of the organization. The Step
+/// Functions state machine that drives the daily sweep keeps its state under 256 KiB, and
+/// fails a task whose result is larger, so it asks for this instead of the [`Summary`] (which
+/// the function logs, with one report line per account).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SweepStep {
+    pub dry_run: bool,
+    pub accounts_seen: usize,
+    pub onboarded: usize,
+    pub unchanged: usize,
+    pub planned: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// The first failed accounts, in id order; `failed` counts them all.
+    pub failed_accounts: Vec<AccountId>,
+    /// Always present, null once the organization is done: a JSONPath selector on a missing
+    /// field fails the state machine's step.
+    pub continuation: Option<String>,
+}
+
+impl From<&Summary> for SweepStep {
+    fn from(s: &Summary) -> Self {
+        let count = |outcome| s.counts.get(&outcome).copied().unwrap_or(0);
+        Self {
+            dry_run: s.dry_run,
+            accounts_seen: s.accounts_seen,
+            onboarded: count(Outcome::Onboarded),
+            unchanged: count(Outcome::Unchanged),
+            planned: count(Outcome::Planned),
+            skipped: count(Outcome::Skipped),
+            failed: count(Outcome::Failed),
+            failed_accounts: s
+                .failures
+                .iter()
+                .take(STEP_FAILED_ACCOUNTS)
+                .map(|f| f.account_id.clone())
+                .collect(),
+            continuation: s.continuation.clone(),
+        }
+    }
+}
+
 /// A plain-text table for the operator CLI.
 pub fn table(reports: &[Report]) -> String {
     let mut out = format!(
@@ -235,4 +281,63 @@ pub fn table(reports: &[Report]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(i: usize, outcome: Outcome) -> Report {
+        let mut r = Report::new(
+            AccountId::parse(&format!("{:012}", 100 + i)).unwrap(),
+            false,
+        );
+        r.outcome = outcome;
+        if outcome == Outcome::Failed {
+            r.error = Some(ErrorInfo {
+                step: Step::VariableSet,
+                retryable: false,
+                message: "x".repeat(500),
+            });
+        }
+        r
+    }
+
+    #[test]
+    fn a_sweep_step_counts_everything_and_stays_small() {
+        let reports: Vec<Report> = (0..3000)
+            .map(|i| match i % 100 {
+                0 => report(i, Outcome::Failed),
+                1 => report(i, Outcome::Skipped),
+                2..=9 => report(i, Outcome::Onboarded),
+                _ => report(i, Outcome::Unchanged),
+            })
+            .collect();
+        let summary = Summary::from_reports(false, reports, Some("100000003000".into()));
+        let step = SweepStep::from(&summary);
+        assert_eq!(
+            (
+                step.accounts_seen,
+                step.failed,
+                step.skipped,
+                step.onboarded,
+                step.unchanged,
+                step.planned
+            ),
+            (3000, 30, 30, 240, 2700, 0)
+        );
+        assert_eq!(step.failed_accounts.len(), STEP_FAILED_ACCOUNTS);
+        assert_eq!(step.failed_accounts[0].as_str(), "000000000100");
+        let json = serde_json::to_string(&step).unwrap();
+        assert!(json.len() < 1024, "{} bytes", json.len());
+        assert!(serde_json::to_string(&summary).unwrap().len() > 100 * json.len());
+
+        let done = SweepStep::from(&Summary::from_reports(false, vec![], None));
+        let json = serde_json::to_value(&done).unwrap();
+        assert_eq!(
+            json["continuation"],
+            serde_json::Value::Null,
+            "present, as null: {json}"
+        );
+    }
 }

@@ -6,13 +6,16 @@
 #   tests/bench.sh [--quick] [--json PATH] [--strict] [--keep-logs] [--cold-starts N]
 #                  [--sweep-sizes 200,1000] [--tfc-latency-ms 20-50] [--tfc-rate-limit 30]
 #                  [--concurrency 8] [--readiness-closed-secs 10,40,120] [--readiness-runs 5]
-#                  [--readiness-only]
+#                  [--readiness-only] [--loop-accounts 1000] [--burst-events 300]
+#                  [--burst-containers 2]
 #   tests/bench.sh --soak [--quick] [--seed N] [--soak-accounts 500] [--soak-events 50]
 #                  [--fault-rates 0.05,0.15] [--json PATH] [--strict] [--keep-logs]
 #
 # --quick (CI): 5 cold starts, readiness after 5 s closed (2 runs), sweeps over 10 and 30
-# accounts. Default (full): 20 cold starts, readiness after 10, 40 and 120 s closed (5 runs
-# each), sweeps over 200 and 1000. --strict: exit 2 when a target is missed.
+# accounts, the sweep loop over 60 accounts, a burst of 60 events. Default (full): 20 cold
+# starts, readiness after 10, 40 and 120 s closed (5 runs each), sweeps over 200 and 1000, the
+# sweep loop over 1000 accounts (>= 3 invocations), a burst of 300 events through the queue.
+# --strict: exit 2 when a target is missed.
 # --soak: only the chaos soak (random faults on both sides, overlapping events) over 500
 # accounts (quick: 60) at each fault rate; the seed is printed, --seed replays a run.
 # Tools (moto_server, cargo-lambda) come from tests/tools.sh, as for the tests.
@@ -24,7 +27,7 @@ soak=false
 while [ $# -gt 0 ]; do
     case "$1" in
         -h | --help)
-            sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         --soak)

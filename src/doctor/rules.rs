@@ -1,5 +1,9 @@
 //! The function's own EventBridge rules: found from its ARN (the rules that target it on the
-//! default bus), each enabled, and one of them delivering `CreateAccountResult`.
+//! default bus) and, where the module puts the events on a queue drained into the function
+//! (`ONBOARD_EVENTS_QUEUE_ARN`), from the queue's ARN; each enabled, and one of them
+//! delivering `CreateAccountResult`. The queue -> function link (the event source mapping)
+//! is not read here: the crate has no Lambda client, and a mapping that stopped draining
+//! shows as the module's stalled-queue alarm.
 
 use serde_json::Value;
 
@@ -68,26 +72,47 @@ pub(super) async fn check(
             format!("run doctor with AWS_REGION={function_region}"),
         );
     }
-    let found = match rules::targeting(&ob.clients.events, &arn, retrying).await {
-        Ok(mut found) => {
-            found.sort_by(|a, b| a.0.cmp(&b.0));
-            found
+    let queue = ob.cfg.events_queue_arn.as_deref();
+    let targets: Vec<&str> = std::iter::once(arn.as_str()).chain(queue).collect();
+    let mut found = Vec::new();
+    for target in targets {
+        match rules::targeting(&ob.clients.events, target, retrying).await {
+            Ok(rules) => found.extend(rules),
+            Err(e) => {
+                return Check::aws_failure(
+                    NAME,
+                    &format!("cannot list the rules that target {target}"),
+                    &e,
+                )
+            }
         }
-        Err(e) => {
-            return Check::aws_failure(NAME, "cannot list the rules that target the function", &e)
-        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.dedup_by(|a, b| a.0 == b.0);
+    let what = match queue {
+        Some(_) => "the function or its events queue",
+        None => "the function",
     };
     if found.is_empty() {
+        let targets = match queue {
+            Some(queue) => format!("{arn} or its events queue {queue}"),
+            None => arn.clone(),
+        };
         return Check::fail(
             NAME,
-            format!("no EventBridge rule on the default bus of {region} targets {arn}, so no event ever invokes it"),
+            format!("no EventBridge rule on the default bus of {region} targets {targets}, so no event ever invokes it"),
             "apply the infra module, which creates the rules, or pass the ARN of the function it deployed (terraform output function_arn)",
         );
     }
-    judge(region, &found)
+    judge(region, what, &found)
 }
 
-fn judge(region: &str, found: &[(String, Result<Rule, crate::error::AwsError>)]) -> Check {
+/// `what` the rules target, as the summary says it.
+fn judge(
+    region: &str,
+    what: &str,
+    found: &[(String, Result<Rule, crate::error::AwsError>)],
+) -> Check {
     let mut details = Vec::new();
     let mut disabled = Vec::new();
     let (mut unreadable, mut unread) = (None, 0);
@@ -143,7 +168,7 @@ fn judge(region: &str, found: &[(String, Result<Rule, crate::error::AwsError>)])
     // A rule that cannot be read may be the one; only readable rules tell.
     if !could && unread == 0 {
         problems.push("none of them delivers CreateAccountResult".to_owned());
-        fix.push("Apply the infra module again: its create_account_result rule (source aws.organizations, detail-type \"AWS Service Event via CloudTrail\", eventName CreateAccountResult) targets the function.".to_owned());
+        fix.push(format!("Apply the infra module again: its create_account_result rule (source aws.organizations, detail-type \"AWS Service Event via CloudTrail\", eventName CreateAccountResult) targets {what}."));
     }
     let (rules, target) = if count == 1 {
         ("rule", "targets")
@@ -153,14 +178,14 @@ fn judge(region: &str, found: &[(String, Result<Rule, crate::error::AwsError>)])
     if problems.is_empty() && delivers {
         Check::pass(
             NAME,
-            format!("{count} {rules} on the default bus {target} the function, all enabled"),
+            format!("{count} {rules} on the default bus {target} {what}, all enabled"),
         )
         .with_details(details)
     } else {
         Check::fail(
             NAME,
             format!(
-                "{count} {rules} {target} the function, but {}",
+                "{count} {rules} {target} {what}, but {}",
                 problems.join("; ")
             ),
             fix.join(" "),
@@ -260,6 +285,7 @@ mod tests {
         let account = Some(r#"{"source":["aws.organizations"]}"#);
         let ok = judge(
             "us-east-1",
+            "the function",
             &[
                 rule("a", "ENABLED", account, None),
                 rule("b", "ENABLED", None, Some("rate(1 day)")),
@@ -280,17 +306,25 @@ mod tests {
             retryable: false,
             source: None,
         };
-        let unread = judge("us-east-1", &[("a".to_owned(), Err(denied))]);
+        let unread = judge(
+            "us-east-1",
+            "the function",
+            &[("a".to_owned(), Err(denied))],
+        );
         assert_eq!(
             unread.summary,
             "1 rule targets the function, but 1 cannot be read"
         );
         assert!(unread.fix.unwrap().starts_with("allow events:DescribeRule"));
-        let off = judge("us-east-1", &[rule("a", "DISABLED", account, None)]);
+        let off = judge(
+            "us-east-1",
+            "the function or its events queue",
+            &[rule("a", "DISABLED", account, None)],
+        );
         assert_eq!(off.status, super::super::Status::Fail);
         assert_eq!(
             off.summary,
-            "1 rule targets the function, but a is disabled"
+            "1 rule targets the function or its events queue, but a is disabled"
         );
         assert!(off
             .fix

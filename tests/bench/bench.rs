@@ -6,8 +6,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod burst;
+mod org;
 mod readiness;
 mod soak;
+mod sweep_loop;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -16,7 +19,6 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use futures::StreamExt;
 use serde_json::{json, Value};
 
 use support::env::sample_event;
@@ -88,6 +90,15 @@ struct Args {
     /// Measure only the readiness of new accounts (e.g. to compare two binaries).
     #[arg(long)]
     readiness_only: bool,
+    /// Accounts of the sweep driven over its continuations (default 1000, quick 60).
+    #[arg(long)]
+    loop_accounts: Option<usize>,
+    /// Events of the burst drained through the queue (default 300, quick 60).
+    #[arg(long)]
+    burst_events: Option<usize>,
+    /// Containers draining the burst (the module's event_max_concurrency; default 2).
+    #[arg(long)]
+    burst_containers: Option<usize>,
     /// Run only the chaos soak (issue 12): a sweep under random faults, with overlapping
     /// account events, until every account has converged.
     #[arg(long)]
@@ -358,6 +369,16 @@ async fn performance(
         }
         linearity(&sweeps, res);
         res.json.insert("sweeps".into(), Value::Array(sweeps));
+        let plan = sweep_loop::plan(args.quick, args.loop_accounts);
+        match sweep_loop::sweep_loop(ctx, &plan, res).await {
+            Ok(figures) => drop(res.json.insert("sweep_loop".into(), figures)),
+            Err(e) => res.errors.push(format!("sweep loop: {e}")),
+        }
+        let plan = burst::plan(args.quick, args.burst_events, args.burst_containers);
+        match burst::burst(ctx, &plan, res).await {
+            Ok(figures) => drop(res.json.insert("burst".into(), figures)),
+            Err(e) => res.errors.push(format!("burst: {e}")),
+        }
         artifact(args, res);
     }
     Ok(())
@@ -765,38 +786,10 @@ async fn sweep(ctx: &Ctx, n: usize, res: &mut Results) -> Result<Value, String> 
     step(&format!(
         "sweep over {n} accounts: creating them in a private moto"
     ));
-    // Without managed policies moto creates accounts much faster, but AdministratorAccess does
-    // not exist there: the binary attaches no policy (ONBOARD_ROLE_POLICY_ARNS=none), so a
-    // fresh account costs one AWS call (AttachRolePolicy) fewer than with the default.
-    let moto = tokio::task::spawn_blocking(|| Moto::start(false))
-        .await
-        .map_err(|e| e.to_string())?;
-    moto.ensure_organization().await;
-    let setup = Instant::now();
-    let created: Vec<String> = futures::stream::iter(0..n)
-        .map(|i| {
-            let moto = &moto;
-            async move { moto.create_account(&format!("bench-{i:05}"), &[]).await }
-        })
-        .buffer_unordered(4)
-        .collect()
-        .await;
-    eprintln!(
-        "  {} accounts created in {:.1} s",
-        created.len(),
-        setup.elapsed().as_secs_f64()
-    );
+    let (moto, _) = org::private_organization(n, "bench").await?;
     let proxy = FaultProxy::start(&moto.url()).await;
     let tfc = TfcFake::start(ctx.fake.clone()).await;
-    let concurrency = ctx.concurrency.to_string();
-    let vars = ctx.lambda_env(
-        &proxy,
-        &tfc,
-        &[
-            ("ONBOARD_ROLE_POLICY_ARNS", "none"),
-            ("ONBOARD_CONCURRENCY", &concurrency),
-        ],
-    );
+    let vars = org::lambda_env(ctx, &proxy, &tfc, None);
     let mut lambda = Lambda::spawn(ctx, &vars, &format!("sweep-{n}"), SWEEP_DEADLINE).await?;
     lambda.ready().await?;
 
@@ -877,16 +870,7 @@ async fn sweep(ctx: &Ctx, n: usize, res: &mut Results) -> Result<Value, String> 
             Verdict::Info,
             "reconcile event pushed -> summary posted",
         );
-        res.check(
-            format!("{what}: peak TFC requests in any 1 s"),
-            format!(
-                "{} ({} throttled)",
-                counts.tfc_peak_1s, counts.tfc_throttled
-            ),
-            format!("<= {}", ctx.rate_limit),
-            counts.tfc_peak_1s <= ctx.rate_limit as usize,
-            "sliding 1 s window over the fake's request log (throttled requests included)",
-        );
+        org::peak_check(ctx, res, &what, &counts);
         // Fixed costs (listings, process warm-up) dominate a handful of accounts.
         let ratio_applies = counts.tfc >= 5 * ctx.rate_limit as usize;
         res.row(

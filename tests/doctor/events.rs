@@ -380,3 +380,62 @@ async fn the_functions_rules_must_exist_be_enabled_and_deliver_new_accounts() {
     assert_eq!(c.status, Status::Fail);
     assert!(fix(&c).contains("deploy the function in the management account 123456789012"));
 }
+
+/// The infra module puts account events on a queue drained into the function: its rules
+/// target the queue, which the module names in ONBOARD_EVENTS_QUEUE_ARN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_that_target_the_events_queue_count_as_the_functions() {
+    const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:tfc-onboarder-events";
+    let world = World::start(false).await;
+    let tfc = TfcFake::start(fake()).await;
+    world
+        .rule_to(
+            QUEUE_ARN,
+            "tfc-onboarder-create-account-result",
+            Some(CREATE_ACCOUNT_PATTERN),
+            None,
+            true,
+        )
+        .await;
+    let rules = |d: &Diagnosis| check(d, "event rules").clone();
+
+    // Without the queue's ARN the rules are not the function's: nothing targets it.
+    let ob = world.onboarder(&tfc, &[NO_POLICIES]);
+    let c = rules(&world.doctor(&ob, &tfc, Some(FUNCTION_ARN)).await);
+    assert_eq!(c.status, Status::Fail, "{c:?}");
+
+    let queued = world.onboarder(
+        &tfc,
+        &[NO_POLICIES, ("ONBOARD_EVENTS_QUEUE_ARN", QUEUE_ARN)],
+    );
+    let c = rules(&world.doctor(&queued, &tfc, Some(FUNCTION_ARN)).await);
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+    assert_eq!(
+        c.summary,
+        "1 rule on the default bus targets the function or its events queue, all enabled"
+    );
+    assert_eq!(
+        c.details,
+        ["tfc-onboarder-create-account-result: ENABLED, delivers CreateAccountResult"]
+    );
+    // Both targets are asked, the function's too (a rule may still invoke it directly).
+    let asked: Vec<String> = world
+        .calls("ListRuleNamesByTarget")
+        .iter()
+        .map(|c| c.body.clone())
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked.iter().any(|b| b.contains(QUEUE_ARN))
+            && asked.iter().any(|b| b.contains(FUNCTION_ARN))
+    );
+
+    world
+        .switch_rule("tfc-onboarder-create-account-result", false)
+        .await;
+    let c = rules(&world.doctor(&queued, &tfc, Some(FUNCTION_ARN)).await);
+    assert_eq!(
+        c.summary,
+        "1 rule targets the function or its events queue, but tfc-onboarder-create-account-result is disabled"
+    );
+}

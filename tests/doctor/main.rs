@@ -204,6 +204,19 @@ impl World {
 
     /// A rule on the default bus that targets the function.
     async fn rule(&self, name: &str, pattern: Option<&str>, schedule: Option<&str>, enabled: bool) {
+        self.rule_to(FUNCTION_ARN, name, pattern, schedule, enabled)
+            .await;
+    }
+
+    /// A rule on the default bus that targets `target`.
+    async fn rule_to(
+        &self,
+        target: &str,
+        name: &str,
+        pattern: Option<&str>,
+        schedule: Option<&str>,
+        enabled: bool,
+    ) {
         let events = aws_sdk_eventbridge::Client::new(&self.management());
         events
             .put_rule()
@@ -223,8 +236,8 @@ impl World {
             .rule(name)
             .targets(
                 Target::builder()
-                    .id("function")
-                    .arn(FUNCTION_ARN)
+                    .id("target")
+                    .arn(target)
                     .build()
                     .expect("target"),
             )

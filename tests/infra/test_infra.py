@@ -55,6 +55,8 @@ EXPECTED_ENV = {
     "ONBOARD_PARTITION",
     "ONBOARD_EVENT_BUS",
     "ONBOARD_MANAGEMENT_ROLE_ARN",
+    "TFE_RATE_LIMIT",
+    "ONBOARD_EVENTS_QUEUE_ARN",
     "RUST_LOG",
 }
 OPTIONAL_ENV = {
@@ -69,7 +71,6 @@ OPTIONAL_ENV = {
 # IAM policy (default event bus) is written for.
 NOT_SET_BY_MODULE = {
     "TFE_TOKEN",
-    "TFE_RATE_LIMIT",
     "TFE_TIMEOUT_MS",
     "ONBOARD_AWS_TIMEOUT_MS",
     "ONBOARD_RETRY_BASE_MS",
@@ -103,6 +104,8 @@ ENV_SOURCES = {
     "ONBOARD_PARTITION": "${local.partition}",
     "ONBOARD_EVENT_BUS": "${var.ready_event_bus_name}",
     "ONBOARD_MANAGEMENT_ROLE_ARN": "${var.management_role_arn}",
+    "TFE_RATE_LIMIT": "${tostring(local.tfe_rate_limit)}",
+    "ONBOARD_EVENTS_QUEUE_ARN": "${aws_sqs_queue.events.arn}",
     "RUST_LOG": "${var.log_level}",
 }
 
@@ -110,7 +113,7 @@ EXPECTED_DEFAULTS = {
     "name": "tfc-onboarder",
     "architecture": "arm64",
     "memory_size": 128,
-    "timeout": 300,
+    "timeout": 360,
     "reserved_concurrent_executions": None,
     "log_retention_in_days": 90,
     "log_level": "info",
@@ -137,6 +140,11 @@ EXPECTED_DEFAULTS = {
     "emit_ready_events": True,
     "onboard_concurrency": 8,
     "reconcile_schedule": "rate(1 day)",
+    "sweep_max_invocations": 100,
+    "sweep_retry_attempts": 3,
+    "sweep_retry_interval_seconds": 60,
+    "event_max_concurrency": 2,
+    "tfe_requests_per_second": 28,
     "enable_control_tower": False,
     "maximum_retry_attempts": 2,
     "maximum_event_age_in_seconds": 21600,
@@ -166,6 +174,10 @@ EXPECTED_OUTPUTS = {
     "events_dlq_url",
     "events_dlq_arn",
     "control_tower_forward_dlq_url",
+    "state_machine_arn",
+    "events_queue_url",
+    "events_queue_arn",
+    "events_failed_queue_url",
     "dashboard_name",
     "dashboard_url",
 }
@@ -409,6 +421,12 @@ def test_tfe_organization_is_required_and_never_a_wildcard(module: Module):
         ("ou_rules", ["can(jsondecode(var.ou_rules))"]),
         ("access_role_names", [">= 1", "<= 5", "length(distinct([for role in var.access_role_names : lower(role)])) == length(var.access_role_names)"]),
         ("rule_maximum_retry_attempts", [">= 0", "<= 185"]),
+        ("sweep_max_invocations", [">= 1", "<= 1000"]),
+        ("sweep_retry_attempts", [">= 0", "<= 10"]),
+        ("sweep_retry_interval_seconds", [">= 1", "<= 900"]),
+        ("event_max_concurrency", [">= 2", "<= 30"]),
+        ("tfe_requests_per_second", [">= 1", "<= 30"]),
+        ("timeout", [">= 1", "<= 900"]),
         ("rule_maximum_event_age_in_seconds", [">= 60", "<= 86400"]),
         ("role_policy_arns", ["alltrue("]),
         ("plan_policy_arns", ["alltrue("]),
@@ -552,11 +570,15 @@ def test_alarms(module: Module):
         # Failed onboardings, a sweep's too: the function's own metric (src/metrics.rs).
         'onboarding-failures = {',
         'namespace = "TfcOnboarder", metric = "Onboardings", dimensions = {FunctionName = aws_lambda_function.this.function_name, Outcome = "failed"}, statistic = "Sum"',
-        # One FailedInvocations alarm per rule that invokes the function.
-        'for key in keys(local.enabled_lambda_rules) : "${replace(key, "_", "-")}-failed-invocations" => {',
-        'namespace = "AWS/Events", metric = "FailedInvocations", dimensions = merge({RuleName = aws_cloudwatch_event_rule.lambda[key].name}, aws_cloudwatch_event_rule.lambda[key].event_bus_name == "default" ? {} : {EventBusName = aws_cloudwatch_event_rule.lambda[key].event_bus_name})',
+        # One FailedInvocations alarm per rule that queues account events.
+        'for key in keys(local.enabled_event_rules) : "${replace(key, "_", "-")}-failed-invocations" => {',
+        'namespace = "AWS/Events", metric = "FailedInvocations", dimensions = merge({RuleName = aws_cloudwatch_event_rule.account[key].name}, local.tooling_mode ? {EventBusName = local.account_event_bus_name} : {})',
     ):
         assert watched in alarms, watched
+    # Every alarm has every field the resource reads (a merge of two branches once lost a
+    # threshold, which only `terraform plan` noticed).
+    for field in ("namespace", "metric", "dimensions", "statistic", "threshold"):
+        assert alarms.count(f"{field} = ") == alarms.count("description = "), field
     forward = module.locals["control_tower_alarms"]
     assert forward.startswith("${local.forward_control_tower_events ? {")
     assert "dimensions = {RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name}" in forward
@@ -575,7 +597,7 @@ def test_alarms(module: Module):
         assert alarm["alarm_name"] == "${var.name}-${each.key}"
         assert alarm["dimensions"] == "${each.value.dimensions}"
         assert alarm["comparison_operator"] == "GreaterThanThreshold"
-        assert alarm["threshold"] == 0
+        assert alarm["threshold"] == "${each.value.threshold}"
         assert alarm["treat_missing_data"] == "notBreaching"
     assert module.locals["alarm_actions"] == "${var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]}"
 
@@ -599,9 +621,12 @@ def test_alarm_topics_must_be_in_the_alarms_region(module: Module):
 
 def test_every_event_target_retries_and_keeps_what_it_cannot_deliver(module: Module):
     targets = module.resources_of_type("aws_cloudwatch_event_target")
-    assert set(targets) == {"lambda", "control_tower_forward"}
-    queues = {"lambda": "${aws_sqs_queue.events_dlq.arn}", "control_tower_forward": "${aws_sqs_queue.control_tower_forward_dlq[0].arn}"}
-    policies = {"lambda": "${aws_sqs_queue_policy.events_dlq}", "control_tower_forward": "${aws_sqs_queue_policy.control_tower_forward_dlq}"}
+    assert set(targets) == {"account", "control_tower_forward"}
+    queues = {"account": "${aws_sqs_queue.events_dlq.arn}", "control_tower_forward": "${aws_sqs_queue.control_tower_forward_dlq[0].arn}"}
+    policies = {
+        "account": ["${aws_sqs_queue_policy.events}", "${aws_sqs_queue_policy.events_dlq}"],
+        "control_tower_forward": ["${aws_sqs_queue_policy.control_tower_forward_dlq}"],
+    }
     for name, target in targets.items():
         (retry,) = target["retry_policy"]
         assert retry == {
@@ -610,7 +635,7 @@ def test_every_event_target_retries_and_keeps_what_it_cannot_deliver(module: Mod
         }, name
         (dead_letter,) = target["dead_letter_config"]
         assert dead_letter == {"arn": queues[name]}, name
-        assert target["depends_on"] == [policies[name]], name
+        assert target["depends_on"] == policies[name], name
 
 
 def test_dead_letter_queues_are_encrypted_and_admit_only_their_rules(module: Module):
@@ -624,7 +649,7 @@ def test_dead_letter_queues_are_encrypted_and_admit_only_their_rules(module: Mod
     assert forward["count"] == "${local.forward_control_tower_events ? 1 : 0}"
 
     expected_sources = {
-        "events_dlq": "${[for key in sort(keys(local.enabled_lambda_rules)) : aws_cloudwatch_event_rule.lambda[key].arn]}",
+        "events_dlq": "${[for key in sort(keys(local.enabled_event_rules)) : aws_cloudwatch_event_rule.account[key].arn]}",
         "control_tower_forward_dlq": ["${aws_cloudwatch_event_rule.control_tower_forward[0].arn}"],
     }
     for name, sources in expected_sources.items():
@@ -673,8 +698,8 @@ def test_readme_tells_the_operator_to_put_the_token():
 # Event rules
 # ---------------------------------------------------------------------------
 
-RULE_KEYS = {"create_account_result", "close_account_result", "remove_account", "control_tower", "reconcile"}
-PATTERN_KEYS = RULE_KEYS - {"reconcile"}
+RULE_KEYS = {"create_account_result", "close_account_result", "remove_account", "control_tower"}
+PATTERN_KEYS = RULE_KEYS
 
 # Which pattern must match which sample event; every other pairing must not.
 EXPECTED_MATCHES = {
@@ -775,60 +800,51 @@ def test_a_pending_create_account_is_ignored(patterns: dict[str, dict]):
     assert not matches(patterns["create_account_result"], pending)
 
 
-def test_lambda_rules(module: Module):
-    rules = module.locals["lambda_rules"]
+def test_event_rules(module: Module):
+    rules = module.locals["event_rules"]
     assert set(rules) == RULE_KEYS
     for key in PATTERN_KEYS:
         assert rules[key]["event_pattern"] == f"${{jsonencode(local.event_patterns.{key})}}"
-        assert rules[key]["schedule_expression"] is None
-        assert rules[key]["input"] is None
+        assert set(rules[key]) == {"enabled", "description", "event_pattern"}, "no schedule, no input: the sweep has its own"
     assert rules["create_account_result"]["enabled"] is True
     assert rules["close_account_result"]["enabled"] == "${local.offboarding_enabled}"
     assert rules["remove_account"]["enabled"] == "${local.offboarding_enabled}"
     assert module.locals["offboarding_enabled"] == '${var.offboarding != "off"}'
     assert rules["control_tower"]["enabled"] == "${var.enable_control_tower}"
-
-    reconcile = rules["reconcile"]
-    assert reconcile["enabled"] == "${var.reconcile_schedule != null}"
-    assert reconcile["schedule_expression"] == "${var.reconcile_schedule}"
-    assert reconcile["event_pattern"] is None
-    assert reconcile["input"] == "${jsonencode(local.reconcile_input)}"
-    assert module.locals["reconcile_input"] == {"action": "reconcile"}
-    assert module.locals["reconcile_input"] == load_event("reconcile.json")
-
-    assert module.locals["enabled_lambda_rules"] == (
-        "${{for key, rule in local.lambda_rules : key => rule if rule.enabled}}"
+    assert module.locals["enabled_event_rules"] == (
+        "${{for key, rule in local.event_rules : key => rule if rule.enabled}}"
     )
 
 
-def test_rules_targets_and_permissions(module: Module):
-    rule = module.resource("aws_cloudwatch_event_rule", "lambda")
-    target = module.resource("aws_cloudwatch_event_target", "lambda")
-    permission = module.resource("aws_lambda_permission", "events")
-    for resource in (rule, target, permission):
-        assert resource["for_each"] == "${local.enabled_lambda_rules}"
+def test_rules_queue_their_events_for_the_function(module: Module):
+    rule = module.resource("aws_cloudwatch_event_rule", "account")
+    target = module.resource("aws_cloudwatch_event_target", "account")
+    for resource in (rule, target):
+        assert resource["for_each"] == "${local.enabled_event_rules}"
     # Organizations events reach only the management account's default bus; in
-    # tooling mode they are forwarded to the tooling bus. Schedules run on the
-    # default bus only.
-    assert rule["event_bus_name"] == '${each.value.schedule_expression == null ? local.account_event_bus_name : "default"}'
+    # tooling mode they are forwarded to the tooling bus.
+    assert rule["event_bus_name"] == "${local.account_event_bus_name}"
     assert rule["event_pattern"] == "${each.value.event_pattern}"
-    assert rule["schedule_expression"] == "${each.value.schedule_expression}"
+    assert "schedule_expression" not in rule
 
-    assert target["arn"] == "${aws_lambda_function.this.arn}"
+    assert target["arn"] == "${aws_sqs_queue.events.arn}"
+    assert target["target_id"] == "queue"
     # A target is found on its rule's bus only.
-    assert target["event_bus_name"] == "${aws_cloudwatch_event_rule.lambda[each.key].event_bus_name}"
-    assert target["input"] == "${each.value.input}"
-
-    assert permission["action"] == "lambda:InvokeFunction"
-    assert permission["principal"] == "events.amazonaws.com"
-    assert permission["function_name"] == "${aws_lambda_function.this.function_name}"
-    assert permission["source_arn"] == "${aws_cloudwatch_event_rule.lambda[each.key].arn}"
-    # Only the rules may invoke the function.
-    assert set(module.resources_of_type("aws_lambda_permission")) == {"events"}
+    assert target["event_bus_name"] == "${aws_cloudwatch_event_rule.account[each.key].event_bus_name}"
+    assert "input" not in target, "the event itself is the message"
+    (lifecycle,) = target["lifecycle"]
+    assert lifecycle["create_before_destroy"] is True
+    # Nothing but the event source mapping invokes the function for events.
+    assert module.resources_of_type("aws_lambda_permission") == {}
+    moved = load_file(INFRA_DIR / "events.tf")["moved"]
+    assert {(m["from"], m["to"]) for m in moved} == {
+        ("${aws_cloudwatch_event_rule.lambda}", "${aws_cloudwatch_event_rule.account}"),
+        ("${aws_cloudwatch_event_target.lambda}", "${aws_cloudwatch_event_target.account}"),
+    }
 
 
 def test_rules_refuse_regions_without_organizations_events(module: Module):
-    rule = module.resource("aws_cloudwatch_event_rule", "lambda")
+    rule = module.resource("aws_cloudwatch_event_rule", "account")
     (lifecycle,) = rule["lifecycle"]
     (precondition,) = lifecycle["precondition"]
     assert precondition["condition"] == '${local.tooling_mode || var.allow_non_us_east_1 || local.region == "us-east-1"}'
@@ -1038,6 +1054,11 @@ def test_queue_logs_and_traces(function_statements: list[dict]):
     assert send["actions"] == ["sqs:SendMessage"]
     assert send["resources"] == ["${aws_sqs_queue.failures.arn}"]
 
+    # What Lambda's event source mapping needs, on the one queue it drains.
+    (receive,) = _statements_with(function_statements, "sqs:ReceiveMessage")
+    assert set(receive["actions"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+    assert receive["resources"] == ["${aws_sqs_queue.events.arn}"]
+
     (logs,) = _statements_with(function_statements, "logs:PutLogEvents")
     assert set(logs["actions"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
     assert logs["resources"] == ["${aws_cloudwatch_log_group.lambda.arn}:*"]
@@ -1066,6 +1087,9 @@ def test_every_function_permission_is_accounted_for(function_statements: list[di
         "kms:GenerateDataKey",
         "events:PutEvents",
         "sqs:SendMessage",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "xray:PutTraceSegments",

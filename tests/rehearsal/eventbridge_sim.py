@@ -6,15 +6,19 @@ plays EventBridge: it reads the deployed rules and targets back from moto, match
 event with the project's pattern matcher (tests/infra/eventbridge.py; moto 5.2.5 has no
 TestEventPattern), and does what EventBridge does for each target:
 
+- an SQS queue (the module's events queue): send the event as the message body, but only
+  if the queue's policy lets events.amazonaws.com send to it for this rule (moto checks
+  no resource policy); otherwise the event goes to the target's dead-letter queue. The
+  queue's event source mapping (event_source_mapping.py) then hands it to the function;
 - a Lambda function: invoke it asynchronously, but only if the function's resource
-  policy lets events.amazonaws.com invoke it for this rule (moto checks no resource
-  policy); otherwise the event goes to the target's dead-letter queue;
+  policy lets events.amazonaws.com invoke it for this rule; otherwise the event goes to
+  the target's dead-letter queue;
 - an event bus (the Control Tower forwarding rule): check the target's role may be
   assumed by EventBridge and may put events on that bus, then deliver there;
 - a dead-letter queue: only if the queue policy lets this rule send to it, with the
   attributes EventBridge adds (RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE).
 
-Schedules are fired on demand (`fire_schedule`), with the target's constant input.
+EventBridge Scheduler's schedules are fired by step_functions.Scheduler.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from eventbridge import matches  # noqa: E402
 class Delivery:
     rule_arn: str
     target_arn: str
-    # "invoked", "forwarded" or "dead-lettered"
+    # "queued", "invoked", "forwarded" or "dead-lettered"
     outcome: str
     invocation: Invocation | None = None
     error_code: str = ""
@@ -75,30 +79,36 @@ class EventBridge:
             deliveries += self._send_to_targets(rule, event, region)
         return deliveries
 
-    def fire_schedule(self, rule_name: str, region: str) -> list[Delivery]:
-        rule = self._client("events", region).describe_rule(Name=rule_name)
-        if not rule.get("ScheduleExpression"):
-            raise ValueError(f"rule {rule_name} has no schedule")
-        scheduled = {
-            "version": "0", "id": "scheduled", "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": rule["Arn"].split(":")[4], "time": "2026-01-01T00:00:00Z", "region": region,
-            "resources": [rule["Arn"]], "detail": {},
-        }
-        return self._send_to_targets(rule, scheduled, region)
-
     def _send_to_targets(self, rule: dict[str, Any], event: dict[str, Any], region: str) -> list[Delivery]:
         events = self._client("events", region)
         deliveries = []
         for target in events.list_targets_by_rule(Rule=rule["Name"], EventBusName=rule.get("EventBusName", "default"))["Targets"]:
             payload = json.loads(target["Input"]) if target.get("Input") else event
             service = target["Arn"].split(":")[2]
-            if service == "lambda":
+            if service == "sqs":
+                deliveries.append(self._queue(rule, target, payload, region))
+            elif service == "lambda":
                 deliveries.append(self._invoke(rule, target, payload, region))
             elif service == "events":
                 deliveries += self._forward(rule, target, payload, region)
             else:
                 raise NotImplementedError(f"target {target['Arn']} of {rule['Name']}")
         return deliveries
+
+    def _queue(self, rule: dict[str, Any], target: dict[str, Any], payload: Any, region: str) -> Delivery:
+        queue_arn = target["Arn"]
+        sqs, url = self._queue_url(queue_arn)
+        policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"].get("Policy", "{}"))
+        if not _queue_admits(policy, queue_arn, rule["Arn"]):
+            problem = f"the policy of {queue_arn} does not let {rule['Arn']} send to it"
+            return self._dead_letter(rule, target, payload, region, "NO_PERMISSIONS", problem)
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(payload))
+        return Delivery(rule["Arn"], queue_arn, "queued")
+
+    def _queue_url(self, queue_arn: str) -> tuple[Any, str]:
+        _, _, _, queue_region, queue_account, queue_name = queue_arn.split(":")
+        sqs = self._client("sqs", queue_region)
+        return sqs, sqs.get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=queue_account)["QueueUrl"]
 
     def _invoke(self, rule: dict[str, Any], target: dict[str, Any], payload: Any, region: str) -> Delivery:
         function_arn = target["Arn"]
@@ -164,11 +174,9 @@ class EventBridge:
         queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
         if not queue_arn:
             raise AssertionError(f"{rule['Name']}: delivery failed ({message}) and the target has no dead-letter queue: the event is lost")
-        _, _, _, queue_region, queue_account, queue_name = queue_arn.split(":")
-        if queue_region != region:
+        if queue_arn.split(":")[3] != region:
             raise AssertionError(f"{rule['Name']}: dead-letter queue {queue_arn} is not in the rule's Region {region}")
-        sqs = self._client("sqs", queue_region)
-        url = sqs.get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=queue_account)["QueueUrl"]
+        sqs, url = self._queue_url(queue_arn)
         policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"].get("Policy", "{}"))
         if not _queue_admits(policy, queue_arn, rule["Arn"]):
             raise AssertionError(f"the policy of {queue_arn} does not let {rule['Arn']} send to it: the event is lost")

@@ -23,6 +23,21 @@ lambda_runtime.py) and correct the ones that are more lenient than AWS:
   the function role's condition on it is evaluated.
 - A schedule-only rule matches no event (moto lets it match every PutEvents).
 - A function keeps its LoggingConfig (moto drops it, so every plan would show a change).
+- moto names IAM actions after the API operation; Lambda's `Invoke` is authorized as
+  `lambda:InvokeFunction`, as IAM does. Lambda's Invoke and Step Functions' calls are
+  checked against the function, state machine or execution they name.
+- A service assuming a role (`service_assumes`) is checked against the trust policy's
+  conditions on the keys it supplies (`aws:SourceArn`, `aws:SourceAccount`), as AWS does.
+- A queue's RedrivePolicy comes back as compact JSON, as AWS writes it (moto adds spaces,
+  and every plan would show a change to it).
+- moto runs an SQS event source mapping itself, inside SendMessage: one message per
+  invocation, without the function's role, ignoring partial batch responses. That is
+  switched off; Lambda's pollers are event_source_mapping.py's.
+- Faults moto cannot produce (a throttled Organizations call) are injected on demand
+  (`inject_error`), and every request is recorded with the key that signed it
+  (`requests`), so a test can tell who called what.
+
+Step Functions and EventBridge Scheduler have corrections of their own (step_functions.py).
 
 Everything else is moto 5.2.5 as released. The patches are applied once per process and
 only change behaviour while a MotoWorld runs.
@@ -31,6 +46,7 @@ only change behaviour while a MotoWorld runs.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import io
 import json
 import logging
@@ -40,6 +56,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 import boto3
@@ -65,6 +82,7 @@ from moto.core.exceptions import (  # noqa: E402
     SignatureDoesNotMatchError,
 )
 from moto.awslambda import models as lambda_models  # noqa: E402
+from moto.awslambda.responses import LambdaResponse  # noqa: E402
 from moto.cloudtrail.responses import CloudTrailResponse  # noqa: E402
 from moto.events import models as events_models  # noqa: E402
 from moto.events.responses import EventsHandler  # noqa: E402
@@ -79,6 +97,7 @@ from moto.organizations import models as org_models  # noqa: E402
 from moto.organizations import utils as org_utils  # noqa: E402
 from moto.organizations.responses import OrganizationsResponse  # noqa: E402
 from moto.secretsmanager.responses import SecretsManagerResponse  # noqa: E402
+from moto.stepfunctions.responses import StepFunctionResponse  # noqa: E402
 from werkzeug.exceptions import HTTPException  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
@@ -129,6 +148,23 @@ class _Server(ThreadedMotoServer):
         self._server.serve_forever()
 
 
+@dataclass(frozen=True)
+class Request:
+    service: str
+    action: str
+    access_key_id: str
+    resource: str
+
+
+@dataclass
+class _Fault:
+    service: str
+    action: str
+    code: str
+    message: str
+    times: int
+
+
 class MotoWorld:
     """One moto server on 127.0.0.1 for the whole process (moto's state is global)."""
 
@@ -139,6 +175,20 @@ class MotoWorld:
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         self.region = "us-east-1"
+        _WORLD["current"] = self
+
+    @property
+    def requests(self) -> list[Request]:
+        """Every request moto authorized (or refused), in order, with the key that signed it."""
+        return list(_REQUESTS)
+
+    def inject_error(self, service: str, action: str, code: str, message: str, times: int) -> None:
+        """The next `times` calls of a JSON-protocol `service:action` answer the error `code`
+        (HTTP 400), as AWS answers a throttled or failed call."""
+        _FAULTS.append(_Fault(service, action, code, message, times))
+
+    def clear_faults(self) -> None:
+        _FAULTS.clear()
 
     def stop(self) -> None:
         self._server.stop()
@@ -146,6 +196,8 @@ class MotoWorld:
     def reset(self) -> None:
         """Forget every resource of every account (enforcement is switched off too)."""
         self.relax_iam()
+        _FAULTS.clear()
+        _REQUESTS.clear()
         requests.post(f"{self.url}/moto-api/reset", timeout=60).raise_for_status()
 
     # -- clients -------------------------------------------------------------------
@@ -245,17 +297,22 @@ class MotoWorld:
             creds = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session)["Credentials"]
         return Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 
-    def service_assumes(self, role_arn: str, service: str, session: str) -> Credentials:
-        """What a service (Lambda) does with the execution role: it checks the role's trust
-        policy names it, then assumes the role as itself, outside the caller's IAM."""
+    def service_assumes(self, role_arn: str, service: str, session: str,
+                        context: dict[str, str] | None = None) -> Credentials:
+        """What a service (Lambda, Step Functions, EventBridge Scheduler) does with a role it
+        is given: it checks that the role's trust policy names it, under the conditions the
+        policy puts on the keys the service supplies in `context` (aws:SourceArn,
+        aws:SourceAccount), then assumes the role as itself, outside the caller's IAM."""
         from moto.iam.models import iam_backends
         from moto.sts.models import sts_backends
 
         account = role_arn.split(":")[4]
         role = iam_backends[account]["aws"].get_role(role_arn.split("/")[-1])
         trust = json.loads(role.assume_role_policy_document)
-        if not _trusts_service(trust, service):
-            raise PermissionError(f"the trust policy of {role_arn} does not let {service} assume it: {trust}")
+        if not _trusts_service(trust, service, context or {}):
+            raise PermissionError(
+                f"the trust policy of {role_arn} does not let {service} assume it with {context or {}}: {trust}"
+            )
         assumed = sts_backends[account]["aws"].assume_role(
             region_name=self.region, role_session_name=session, role_arn=role_arn,
             policy=None, duration=3600, external_id=None,
@@ -263,16 +320,41 @@ class MotoWorld:
         return Credentials(assumed.access_key_id, assumed.secret_access_key, assumed.session_token)
 
 
-def _trusts_service(trust: dict[str, Any], service: str) -> bool:
-    statements = trust.get("Statement", [])
-    for statement in statements if isinstance(statements, list) else [statements]:
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# The condition operators trust policies of this project use; any other one fails closed.
+_CONDITIONS = {
+    "StringEquals": lambda actual, expected: actual == expected,
+    "ArnEquals": lambda actual, expected: actual == expected,
+    "ArnLike": lambda actual, expected: fnmatch.fnmatchcase(actual, expected),
+    "StringLike": lambda actual, expected: fnmatch.fnmatchcase(actual, expected),
+}
+
+
+def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
+    """Every operator and key must hold; a key the caller does not supply fails it, as for
+    AWS's operators without IfExists."""
+    keys = {key.lower(): value for key, value in context.items()}
+    for operator, tests in conditions.items():
+        compare = _CONDITIONS.get(operator)
+        if compare is None:
+            return False
+        for key, expected in tests.items():
+            actual = keys.get(key.lower())
+            if actual is None or not any(compare(actual, value) for value in _listed(expected)):
+                return False
+    return True
+
+
+def _trusts_service(trust: dict[str, Any], service: str, context: dict[str, str]) -> bool:
+    for statement in _listed(trust.get("Statement", [])):
         if statement.get("Effect") != "Allow":
             continue
-        actions = statement.get("Action", [])
-        actions = actions if isinstance(actions, list) else [actions]
         principals = statement.get("Principal", {}).get("Service", [])
-        principals = principals if isinstance(principals, list) else [principals]
-        if "sts:AssumeRole" in actions and service in principals:
+        if ("sts:AssumeRole" in _listed(statement.get("Action", [])) and service in _listed(principals)
+                and _conditions_hold(statement.get("Condition", {}), context)):
             return True
     return False
 
@@ -298,6 +380,13 @@ def _fixed_account_id(account_id: str | None) -> Iterator[None]:
 
 _PATCHED = False
 _PATCH_LOCK = threading.Lock()
+_WORLD: dict[str, MotoWorld] = {}
+_REQUESTS: list[Request] = []
+_FAULTS: list[_Fault] = []
+# Services whose API is REST with JSON bodies: no X-Amz-Target, and any content type.
+_REST_JSON_SERVICES = {"lambda", "scheduler"}
+# IAM's name for an action where moto takes the API operation's.
+_IAM_ACTIONS = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 
 def _install_patches() -> None:
@@ -311,6 +400,10 @@ def _install_patches() -> None:
         _patch_assume_role()
         _patch_schedule_rules()
         _patch_lambda_logging_config()
+        _patch_action_names()
+        _patch_faults()
+        _patch_sqs_event_source_mappings()
+        _patch_sqs_redrive_policy()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         _PATCHED = True
 
@@ -334,6 +427,7 @@ def _patch_denials() -> None:
     original = authorization.ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
     def authenticate_and_authorize(self: Any, resource: str = "*") -> None:
+        _REQUESTS.append(Request(_signing_service(self.headers), self._get_action(), _access_key_id(self.headers), resource))
         raw = self.normalized_request.environ.get(RAW_BODY)
         parsed_body = self.raw_body
         if raw and not parsed_body:
@@ -344,14 +438,15 @@ def _patch_denials() -> None:
             message = error.message
             if isinstance(error, AccessDeniedError) and resource != "*":
                 message += f" on resource: {resource}"
-            json_protocol = bool(self.headers.get("X-Amz-Target")) or "json" in (self.headers.get("Content-Type") or "")
+            rest_json = _signing_service(self.headers) in _REST_JSON_SERVICES
+            json_protocol = rest_json or bool(self.headers.get("X-Amz-Target")) or "json" in (self.headers.get("Content-Type") or "")
             if json_protocol:
                 code = _JSON_CODES[error.error_type]
                 self.response_headers["Content-Type"] = "application/x-amz-json-1.1"
                 self.response_headers["x-amzn-ErrorType"] = code
                 # JSON protocols answer an authorization failure with 400, an
-                # authentication failure with 403.
-                status = 400 if code == "AccessDeniedException" else 403
+                # authentication failure with 403; REST-JSON ones (Lambda) both with 403.
+                status = 400 if code == "AccessDeniedException" and not rest_json else 403
                 raise _ShapedDenial(status, json.dumps({"__type": code, "message": message})) from None
             self.response_headers["Content-Type"] = "text/xml"
             body = (
@@ -364,6 +459,65 @@ def _patch_denials() -> None:
             self.raw_body = parsed_body
 
     authorization.ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authenticate_and_authorize
+
+
+def _signing_service(headers: Any) -> str:
+    scope = (headers.get("Authorization") or "").split("Credential=", 1)[-1].split(",", 1)[0].split("/")
+    return scope[3] if len(scope) > 3 else ""
+
+
+def _access_key_id(headers: Any) -> str:
+    return (headers.get("Authorization") or "").split("Credential=", 1)[-1].split("/", 1)[0]
+
+
+def _patch_action_names() -> None:
+    original = access_control.IAMRequestBase.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._action = _IAM_ACTIONS.get(self._action, self._action)
+
+    access_control.IAMRequestBase.__init__ = init
+
+
+def _patch_sqs_event_source_mappings() -> None:
+    from moto.sqs.models import Queue
+
+    # A queue never holds a mapping to run, whatever Lambda's backend registers in it.
+    Queue.lambda_event_source_mappings = property(lambda self: {}, lambda self, value: None)
+
+
+def _patch_sqs_redrive_policy() -> None:
+    from moto.sqs.models import Queue
+
+    original = Queue.attributes
+
+    def attributes(self: Any) -> dict[str, Any]:
+        result = original.fget(self)
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    Queue.attributes = property(attributes)
+
+
+def _patch_faults() -> None:
+    """Injected errors answer before moto looks at the request, as AWS throttles a call
+    before evaluating it."""
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        service, action = _signing_service(self.headers), self._get_action()
+        for fault in _FAULTS:
+            if (fault.service, fault.action) == (service, action) and fault.times > 0:
+                fault.times -= 1
+                body = json.dumps({"__type": fault.code, "message": fault.message})
+                return 400, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": fault.code}, body
+        return original(self)
+
+    BaseResponse.call_action = call_action
 
 
 def _patch_signature_check() -> None:
@@ -430,6 +584,20 @@ def _patch_resources() -> None:
             return bus
         return f"arn:{self.partition}:events:{self.region}:{self.current_account}:event-bus/{bus}"
 
+    def lambda_resource(self: Any) -> str:
+        if self._get_action() != "Invoke":
+            return "*"
+        name = unquote(self.path.split("/functions/", 1)[-1].split("/", 1)[0])
+        if name.startswith("arn:"):
+            return name.split(":$")[0] if ":$" in name else name
+        return f"arn:{self.partition}:lambda:{self.region}:{self.current_account}:function:{name}"
+
+    def stepfunctions_resource(self: Any) -> str:
+        for key in ("executionArn", "stateMachineArn"):
+            arn = self._get_param(key)
+            if arn:
+                return arn
+        return "*"
     def cloudtrail_resource(self: CloudTrailResponse) -> str:
         key = {"GetTrailStatus": "Name", "GetEventSelectors": "TrailName"}.get(self._get_action())
         trail = self._get_param(key) if key else None
@@ -443,6 +611,8 @@ def _patch_resources() -> None:
     CloudTrailResponse._determine_resource = cloudtrail_resource
     SecretsManagerResponse._determine_resource = secretsmanager_resource
     EventsHandler._determine_resource = events_resource
+    LambdaResponse._determine_resource = lambda_resource
+    StepFunctionResponse._determine_resource = stepfunctions_resource
 
 
 def _organization_of(account_id: str) -> str:

@@ -24,15 +24,17 @@ from .terraform import ANSI
 FENCE = re.compile(r"^```(\S*)\s*$")
 
 
-def section(markdown: str, heading: str) -> str:
-    """The text under `## heading`, up to the next heading of the same or a higher level."""
+def section(markdown: str, heading: str, level: int = 2) -> str:
+    """The text under the `level` heading `heading`, up to the next heading of the same or a
+    higher level."""
+    marks = "#" * level
     lines = markdown.splitlines()
     for start, line in enumerate(lines):
-        if line.strip() == f"## {heading}":
+        if line.strip() == f"{marks} {heading}":
             break
     else:
-        raise ValueError(f"the README has no '## {heading}' section")
-    end = next((i for i in range(start + 1, len(lines)) if re.match(r"^#{1,2} ", lines[i])), len(lines))
+        raise ValueError(f"the README has no '{marks} {heading}' section")
+    end = next((i for i in range(start + 1, len(lines)) if re.match(rf"^#{{1,{level}}} ", lines[i])), len(lines))
     return "\n".join(lines[start + 1:end])
 
 

@@ -11,9 +11,10 @@ CLI and the README's commands run with. Scenarios ask it for what they need:
     ...
     stage.close()
 
-Later work reuses it as is: a Step Functions sweep only needs moto's state machine
-execution switched on (its Lambda tasks reach moto's Invoke, which runs the real code
-here); a two-account layout creates the tooling account with
+Step Functions executions run on moto's interpreter, their Lambda tasks on the real code
+(step_functions.py); EventBridge Scheduler's schedules fire on demand (`stage.scheduler`),
+and the events queue reaches the function through its event source mapping
+(`stage.event_sources.drain()`). A two-account layout creates the tooling account with
 `world.create_member_account()` and its deployer with `world.create_operator(account=...)`,
 and runs `terraform(...)` with that operator's credentials.
 """
@@ -27,6 +28,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import step_functions
+from .event_source_mapping import EventSourceMappings
 from .eventbridge_sim import EventBridge
 from .lambda_runtime import ELF_MACHINES, LambdaService
 from .moto_world import Credentials, MotoWorld
@@ -100,8 +103,11 @@ class Stage:
     scratch: Path
     terraform_binary: str
     cli_config_file: Path
+    clock: step_functions.Clock
     operator: Credentials | None = None
     eventbridge: EventBridge | None = None
+    event_sources: EventSourceMappings | None = None
+    scheduler: step_functions.Scheduler | None = None
     organization_id: str = ""
     terraform_runs: list[Terraform] = field(default_factory=list)
 
@@ -116,6 +122,9 @@ class Stage:
         token = "rehearsal-" + secrets.token_hex(24)
         ca = make_local_ca(work_dir / "tls")
         world = MotoWorld()
+        clock = step_functions.install(world)
+        # A hundredth: the sweep's retries (minutes) and its start delay take seconds here.
+        clock.factor = 0.01
         tfc = TfcFake(fake, token, ORGANIZATION, ca, work_dir / "tfc-fake.log")
         lambdas = LambdaService(
             world, binary,
@@ -128,6 +137,7 @@ class Stage:
             scratch=make_scratch_copy(work_dir / "repo", target_dir),
             terraform_binary=terraform_binary,
             cli_config_file=cli_config(mirror, work_dir / "terraform"),
+            clock=clock,
         )
 
     def close(self) -> None:
@@ -142,6 +152,8 @@ class Stage:
         self.organization_id = self.world.create_organization()
         self.operator = self.world.create_operator()
         self.eventbridge = EventBridge(self.world, self.lambdas, self.operator)
+        self.event_sources = EventSourceMappings(self.world, self.lambdas, self.operator)
+        self.scheduler = step_functions.Scheduler(self.world, self.operator)
         self.world.enforce_iam()
         return self.organization_id
 

@@ -58,30 +58,51 @@ def test_minimal_example_applies_with_the_defaults_and_destroys(stage: Stage, de
     ]
     assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": org_id}}
 
+    assert config["Timeout"] == 360
+    assert env["TFE_RATE_LIMIT"] == "14", "28 requests per second split between 2 containers"
+
     events = stage.world.client("events", operator)
     rules = {r["Name"]: r for r in events.list_rules()["Rules"]}
     assert set(rules) == {
-        "tfc-onboarder-create-account-result", "tfc-onboarder-close-account-result",
-        "tfc-onboarder-remove-account", "tfc-onboarder-reconcile",
+        "tfc-onboarder-create-account-result", "tfc-onboarder-close-account-result", "tfc-onboarder-remove-account",
     }
     sqs = stage.world.client("sqs", operator)
-    dlq_url = sqs.get_queue_url(QueueName="tfc-onboarder-events-dlq")["QueueUrl"]
-    dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
-    assert dlq["SqsManagedSseEnabled"] == "true"
-    queue_policy = json.loads(dlq["Policy"])
-    (statement,) = queue_policy["Statement"]
-    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert sorted(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(r["Arn"] for r in rules.values())
+    queue = {name: sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=f"tfc-onboarder-{name}")["QueueUrl"],
+                                            AttributeNames=["All"])["Attributes"]
+             for name in ("events", "events-failed", "events-dlq")}
+    assert all(attributes["SqsManagedSseEnabled"] == "true" for attributes in queue.values())
+    assert queue["events"]["VisibilityTimeout"] == str(6 * 360)
+    assert json.loads(queue["events"]["RedrivePolicy"]) == {"deadLetterTargetArn": queue["events-failed"]["QueueArn"], "maxReceiveCount": 3}
+    for name in ("events", "events-dlq"):
+        (statement,) = json.loads(queue[name]["Policy"])["Statement"]
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}, name
+        assert sorted(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(r["Arn"] for r in rules.values()), name
     for name in rules:
         (target,) = events.list_targets_by_rule(Rule=name)["Targets"]
-        assert target["DeadLetterConfig"] == {"Arn": dlq["QueueArn"]}, name
+        assert target["Arn"] == queue["events"]["QueueArn"], name
+        assert target["DeadLetterConfig"] == {"Arn": queue["events-dlq"]["QueueArn"]}, name
         assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}, name
+    (mapping,) = lam.list_event_source_mappings()["EventSourceMappings"]
+    assert mapping["FunctionArn"] == config["FunctionArn"]
+    assert mapping["EventSourceArn"] == queue["events"]["QueueArn"] and mapping["BatchSize"] == 10
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+    machine = stage.world.client("stepfunctions", operator).describe_state_machine(
+        stateMachineArn="arn:aws:states:us-east-1:123456789012:stateMachine:tfc-onboarder-sweep")
+    assert machine["roleArn"] == "arn:aws:iam::123456789012:role/tfc-onboarder-sweep" and machine["type"] == "STANDARD"
+    schedule = stage.world.client("scheduler", operator).get_schedule(Name="tfc-onboarder-sweep")
+    assert schedule["ScheduleExpression"] == "rate(1 day)" and schedule["Target"]["Arn"] == machine["stateMachineArn"]
+    assert schedule["Target"]["DeadLetterConfig"] == {"Arn": queue["events-dlq"]["QueueArn"]}
 
     alarms = stage.world.client("cloudwatch", operator).describe_alarms()["MetricAlarms"]
     failed = {a["Dimensions"][0]["Value"] for a in alarms if a["MetricName"] == "FailedInvocations"}
     assert failed == set(rules)
     depth = {a["Dimensions"][0]["Value"] for a in alarms if a["MetricName"] == "ApproximateNumberOfMessagesVisible"}
-    assert depth == {"tfc-onboarder-failures", "tfc-onboarder-events-dlq"}
+    assert depth == {"tfc-onboarder-failures", "tfc-onboarder-events-failed", "tfc-onboarder-events-dlq"}
+    sweeps = {a["MetricName"]: a["Dimensions"] for a in alarms if a["Namespace"] == "AWS/States"}
+    assert sweeps == {metric: [{"Name": "StateMachineArn", "Value": machine["stateMachineArn"]}]
+                      for metric in ("ExecutionsFailed", "ExecutionsTimedOut")}
     (own,) = [a for a in alarms if a["Namespace"] == "TfcOnboarder"]
     assert own["MetricName"] == "Onboardings"
     assert {d["Name"]: d["Value"] for d in own["Dimensions"]} == {"FunctionName": "tfc-onboarder", "Outcome": "failed"}
@@ -97,6 +118,8 @@ def test_minimal_example_applies_with_the_defaults_and_destroys(stage: Stage, de
     assert tf.state_resources() == []
     assert lam.list_functions()["Functions"] == []
     assert events.list_rules()["Rules"] == []
+    assert stage.world.client("stepfunctions", operator).list_state_machines()["stateMachines"] == []
+    assert stage.world.client("scheduler", operator).list_schedules()["Schedules"] == []
     assert stage.world.client("sqs", operator).list_queues().get("QueueUrls", []) == []
     assert cloudwatch.list_dashboards()["DashboardEntries"] == []
 

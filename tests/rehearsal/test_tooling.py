@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from rehearsal.conftest import fact, record
+from rehearsal.event_source_mapping import Batch, EventSourceMappings
 from rehearsal.moto_world import MANAGEMENT_ACCOUNT, Credentials
 from rehearsal.readme_script import Prompt, TerminalRun, run_in_terminal, section, shell_blocks
 from rehearsal.stage import ORGANIZATION, Stage
@@ -49,6 +50,8 @@ class TwoAccounts:
     management_tf: Terraform
     outputs: dict[str, Any]
     bridge: TwoAccountEventBridge
+    # The tooling account's events queue, drained into the function.
+    event_sources: EventSourceMappings
 
     @property
     def broker_arn(self) -> str:
@@ -112,7 +115,8 @@ def two_accounts(stage: Stage, deployment_zip: Path) -> Iterator[TwoAccounts]:
     fact("tooling mode: management part", json.dumps(resource_kinds(management_tf.state_resources())))
     bridge = TwoAccountEventBridge(stage.world, stage.lambdas,
                                    {MANAGEMENT_ACCOUNT: stage.operator, tooling: tooling_operator}, MANAGEMENT_ACCOUNT)
-    yield TwoAccounts(tooling, tooling_operator, run, tooling_tf, management_tf, outputs, bridge)
+    event_sources = EventSourceMappings(stage.world, stage.lambdas, tooling_operator)
+    yield TwoAccounts(tooling, tooling_operator, run, tooling_tf, management_tf, outputs, bridge, event_sources)
 
     started = time.monotonic()
     management_tf.run("destroy", "-auto-approve", "-input=false",
@@ -124,25 +128,43 @@ def two_accounts(stage: Stage, deployment_zip: Path) -> Iterator[TwoAccounts]:
     assert management_tf.state_resources() == [] and tooling_tf.state_resources() == []
 
 
-def _report(invocation: Any) -> dict[str, Any]:
-    assert invocation.kind == "response", invocation.describe()
-    return invocation.response
+def _logged(batch: Batch, messages: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The JSON log entries of the batch's invocation with one of `messages`."""
+    found = []
+    for line in batch.invocation.logs.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("message", "").startswith(messages):
+            found.append(entry)
+    return found
 
 
-def _deliver(setup: TwoAccounts, event: dict[str, Any]) -> Any:
+def _report(batch: Batch) -> dict[str, Any]:
+    """The one report of a batch that succeeded."""
+    assert batch.failed == [] and batch.invocation.response == {"batchItemFailures": []}, batch.invocation.describe()
+    (entry,) = _logged(batch, ("onboarding report", "offboarding report"))
+    return json.loads(entry["report"])
+
+
+def _deliver(setup: TwoAccounts, event: dict[str, Any]) -> Batch:
     """`event` put on the management account's default bus by Organizations: it must match
     exactly one forwarding rule, cross to the tooling bus (role and bus policy checked), match
-    exactly one rule there and reach the function."""
+    exactly one rule there, be queued, and reach the function through the tooling account's
+    event source mapping."""
     bridge = setup.bridge
     forwarding = [r["Name"] for r in bridge.matching_rules(event, "us-east-1")]
     assert len(forwarding) == 1 and forwarding[0].startswith(f"{FUNCTION}-forward-"), forwarding
     deliveries = bridge.deliver(event, "us-east-1")
-    assert [d.outcome for d in deliveries] == ["forwarded", "invoked"], deliveries
+    assert [d.outcome for d in deliveries] == ["forwarded", "queued"], deliveries
     assert deliveries[0].target_arn == setup.outputs["tooling_event_bus_arn"]
-    invocation = deliveries[1].invocation
-    assert invocation and invocation.invocation_type == "Event"
-    assert invocation.function_name.endswith(FUNCTION)
-    return invocation
+    assert deliveries[1].target_arn.split(":")[4] == setup.tooling
+    (batch,) = setup.event_sources.drain()
+    (record_,) = batch.invocation.event["Records"]
+    assert json.loads(record_["body"]) == event
+    assert batch.invocation.function_name.endswith(FUNCTION)
+    return batch
 
 
 def _member_iam(stage: Stage, account: str) -> Any:
@@ -187,8 +209,7 @@ def test_the_readme_section_ran_verbatim_and_doctor_checks_the_broker(stage: Sta
 def test_an_account_event_crosses_to_the_tooling_bus_and_is_onboarded_through_the_broker(
         stage: Stage, two_accounts: TwoAccounts):
     account = stage.world.create_member_account("team-tooling-prod")
-    invocation = _deliver(two_accounts, sample("create-account-result.json", account))
-    report = _report(invocation)
+    report = _report(_deliver(two_accounts, sample("create-account-result.json", account)))
     assert report["account_id"] == account and report["outcome"] == "onboarded", report
     assert report["access_role"] == "OrganizationAccountAccessRole"
     iam = _member_iam(stage, account)
@@ -295,11 +316,15 @@ def test_a_removed_broker_permission_breaks_the_path_that_needs_it(stage: Stage,
         denied = _deliver(two_accounts, sample("create-account-result.json", account))
     finally:
         iam.put_role_policy(RoleName=BROKER, PolicyName=name, PolicyDocument=json.dumps(original))
-    assert denied.kind == "error", denied.describe()
-    fact("tooling mode: broker without organizations:DescribeAccount", f"{denied.error_type}: {denied.error_message}")
-    assert "AccessDenied" in denied.error_message and "organizations:DescribeAccount" in denied.error_message, denied.describe()
-    assert BROKER in denied.error_message, "the denial names the broker session"
+    assert len(denied.failed) == 1, denied.invocation.describe()
+    (failure,) = _logged(denied, ("queued event failed",))
+    message = f"{failure['error_type']}: {failure['error']}"
+    fact("tooling mode: broker without organizations:DescribeAccount", message)
+    assert "AccessDenied" in message and "organizations:DescribeAccount" in message, message
+    assert BROKER in message, "the denial names the broker session"
     assert f"aws-{account}" not in stage.fake.varsets()
 
-    restored = _report(_deliver(two_accounts, sample("create-account-result.json", account)))
-    assert restored["outcome"] == "onboarded", restored
+    # With the permission back, the same message, received again, goes through.
+    assert two_accounts.event_sources.expire_in_flight() == 1
+    (again,) = two_accounts.event_sources.drain()
+    assert _report(again)["outcome"] == "onboarded"

@@ -16,6 +16,7 @@ import ipaddress
 import ssl
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -80,6 +81,10 @@ class _TlsFront(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Relay)
         self.upstream_port = upstream_port
         self.context = context
+        # Seconds added before each answer, as a slow Terraform Cloud.
+        self.latency = 0.0
+        # Every request answered 503, as Terraform Cloud during an outage.
+        self.down = False
 
     def get_request(self) -> Any:
         # The handshake happens in the request's thread, not in the accepting one.
@@ -105,7 +110,17 @@ class _Relay(BaseHTTPRequestHandler):
         pass
 
     def _relay(self) -> None:
+        time.sleep(self.server.latency)
         length = int(self.headers.get("Content-Length") or 0)
+        if self.server.down:
+            self.rfile.read(length)
+            body = b'{"errors":[{"status":"503","title":"Service Unavailable"}]}'
+            self.send_response(503)
+            self.send_header("Content-Type", "application/vnd.api+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         body = self.rfile.read(length) if length else None
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=60)
@@ -155,6 +170,22 @@ class TfcFake:
         threading.Thread(target=self._front.serve_forever, daemon=True).start()
         self.url = f"https://127.0.0.1:{self._front.server_address[1]}"
         self._token = token
+
+    @property
+    def latency(self) -> float:
+        return self._front.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._front.latency = seconds
+
+    @property
+    def down(self) -> bool:
+        return self._front.down
+
+    @down.setter
+    def down(self, down: bool) -> None:
+        self._front.down = down
 
     def close(self) -> None:
         if getattr(self, "_front", None):

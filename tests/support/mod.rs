@@ -8,4 +8,5 @@ pub mod env;
 pub mod fault_proxy;
 pub mod moto;
 pub mod runtime_api;
+pub mod sqs;
 pub mod tfc_fake;

@@ -142,18 +142,33 @@ output "secret_arn" {
   value       = module.tfc_onboarder.secret_arn
 }
 
+output "state_machine_arn" {
+  description = "The reconcile sweep (aws stepfunctions start-execution to sweep now)."
+  value       = module.tfc_onboarder.state_machine_arn
+}
+
+output "events_queue_url" {
+  description = "Account events waiting for the function."
+  value       = module.tfc_onboarder.events_queue_url
+}
+
+output "events_failed_queue_url" {
+  description = "Account events the function failed on every receive."
+  value       = module.tfc_onboarder.events_failed_queue_url
+}
+
 output "failure_queue_url" {
-  description = "Invocations that failed after Lambda's retries."
+  description = "Direct asynchronous invocations that failed after Lambda's retries."
   value       = module.tfc_onboarder.failure_queue_url
 }
 
 output "events_dlq_url" {
-  description = "Events EventBridge could not deliver to the function."
+  description = "Events EventBridge could not queue, and sweeps the scheduler could not start."
   value       = module.tfc_onboarder.events_dlq_url
 }
 
 output "rule_arns" {
-  description = "The EventBridge rules that invoke the function."
+  description = "The EventBridge rules that queue account events for the function."
   value       = module.tfc_onboarder.rule_arns
 }
 
