@@ -92,9 +92,13 @@ locals {
         description = "EventBridge could not queue an event of the ${aws_cloudwatch_event_rule.account[key].name} rule for the ${var.name} function; it is in ${aws_sqs_queue.events_dlq.name}."
         namespace   = "AWS/Events"
         metric      = "FailedInvocations"
-        dimensions  = { RuleName = aws_cloudwatch_event_rule.account[key].name }
-        statistic   = "Sum"
-        threshold   = 0
+        # A rule of a custom bus (tooling mode) has its metrics under both.
+        dimensions = merge(
+          { RuleName = aws_cloudwatch_event_rule.account[key].name },
+          local.tooling_mode ? { EventBusName = local.account_event_bus_name } : {},
+        )
+        statistic = "Sum"
+        threshold = 0
       }
     },
   )

@@ -2,61 +2,14 @@
 # only to the default bus in us-east-1 of the management account, and
 # EventBridge rules only see events of their own Region.
 
+# The account lifecycle patterns are shared with infra/management, whose
+# rules forward the same events from the management account in tooling mode.
+module "event_patterns" {
+  source = "./modules/event-patterns"
+}
+
 locals {
-  event_patterns = {
-    # CreateAccountResult is a service event, not an API call: patterns
-    # using "AWS API Call via CloudTrail" never match it.
-    create_account_result = {
-      source        = ["aws.organizations"]
-      "detail-type" = ["AWS Service Event via CloudTrail"]
-      detail = {
-        eventSource = ["organizations.amazonaws.com"]
-        eventName   = ["CreateAccountResult"]
-        serviceEventDetails = {
-          createAccountStatus = {
-            state = ["SUCCEEDED"]
-          }
-        }
-      }
-    }
-
-    close_account_result = {
-      source        = ["aws.organizations"]
-      "detail-type" = ["AWS Service Event via CloudTrail"]
-      detail = {
-        eventSource = ["organizations.amazonaws.com"]
-        eventName   = ["CloseAccountResult"]
-        serviceEventDetails = {
-          closeAccountStatus = {
-            state = ["SUCCEEDED"]
-          }
-        }
-      }
-    }
-
-    remove_account = {
-      source        = ["aws.organizations"]
-      "detail-type" = ["AWS API Call via CloudTrail"]
-      detail = {
-        eventSource = ["organizations.amazonaws.com"]
-        eventName   = ["RemoveAccountFromOrganization"]
-        # A refused call is recorded too, with an errorCode; the account is
-        # then still a member and must not be offboarded.
-        errorCode = [{ exists = false }]
-      }
-    }
-
-    # State is checked in code: Update events carry updateManagedAccountStatus,
-    # so a filter on createManagedAccountStatus.state would drop them, and
-    # Control Tower sends Update instead of Create when it retries.
-    control_tower = {
-      source        = ["aws.controltower"]
-      "detail-type" = ["AWS Service Event via CloudTrail"]
-      detail = {
-        eventName = ["CreateManagedAccount", "UpdateManagedAccount"]
-      }
-    }
-  }
+  event_patterns = module.event_patterns.patterns
 
   event_rules = {
     create_account_result = {
@@ -90,11 +43,16 @@ resource "aws_cloudwatch_event_rule" "account" {
   name          = "${var.name}-${replace(each.key, "_", "-")}"
   description   = "${each.value.description} (${var.name})"
   event_pattern = each.value.event_pattern
-  tags          = local.tags
+  # The default bus, or in tooling mode the bus the management account
+  # forwards to (tooling.tf).
+  event_bus_name = local.account_event_bus_name
+  tags           = local.tags
 
   lifecycle {
     precondition {
-      condition     = var.allow_non_us_east_1 || local.region == "us-east-1"
+      # In tooling mode the management account's forwarding rules are in
+      # us-east-1 (infra/management) and the tooling bus may be anywhere.
+      condition     = local.tooling_mode || var.allow_non_us_east_1 || local.region == "us-east-1"
       error_message = "Organizations events are only delivered to the default event bus in us-east-1: deploy this module with a us-east-1 provider, or set allow_non_us_east_1 = true (other partitions, tests)."
     }
   }
@@ -107,9 +65,10 @@ resource "aws_cloudwatch_event_rule" "account" {
 resource "aws_cloudwatch_event_target" "account" {
   for_each = local.enabled_event_rules
 
-  rule      = aws_cloudwatch_event_rule.account[each.key].name
-  target_id = "queue"
-  arn       = aws_sqs_queue.events.arn
+  rule           = aws_cloudwatch_event_rule.account[each.key].name
+  event_bus_name = aws_cloudwatch_event_rule.account[each.key].event_bus_name
+  target_id      = "queue"
+  arn            = aws_sqs_queue.events.arn
 
   retry_policy {
     maximum_retry_attempts       = var.rule_maximum_retry_attempts
@@ -160,7 +119,8 @@ data "aws_caller_identity" "control_tower" {
 }
 
 locals {
-  forward_control_tower_events = var.enable_control_tower && data.aws_region.control_tower.id != local.region
+  # In tooling mode infra/management forwards them from the home Region.
+  forward_control_tower_events = var.enable_control_tower && !local.tooling_mode && data.aws_region.control_tower.id != local.region
 }
 
 resource "aws_cloudwatch_event_rule" "control_tower_forward" {

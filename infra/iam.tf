@@ -23,84 +23,123 @@ resource "aws_iam_role" "lambda" {
 }
 
 data "aws_iam_policy_document" "lambda" {
-  statement {
-    sid     = "AssumeAccessRolesInMemberAccounts"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
-    # Any account, because new accounts are not known in advance; only the
-    # named roles, so no other role in the organization is reachable.
-    resources = [for role in var.access_role_names : "arn:${local.partition}:iam::*:role/${role}"]
+  # Single-account layout: the access roles trust this (the management) account.
+  dynamic "statement" {
+    for_each = local.tooling_mode ? [] : [1]
 
-    # ...and only in accounts of this organization: a role of that name in
-    # any other account, even one trusting this one, stays out of reach.
-    condition {
-      test     = "StringEquals"
-      variable = "aws:ResourceOrgID"
-      values   = [local.organization_id]
+    content {
+      sid     = "AssumeAccessRolesInMemberAccounts"
+      effect  = "Allow"
+      actions = ["sts:AssumeRole"]
+      # Any account, because new accounts are not known in advance; only the
+      # named roles, so no other role in the organization is reachable.
+      resources = [for role in var.access_role_names : "arn:${local.partition}:iam::*:role/${role}"]
+
+      # ...and only in accounts of this organization: a role of that name in
+      # any other account, even one trusting this one, stays out of reach.
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceOrgID"
+        values   = [local.organization_id]
+      }
     }
   }
 
-  statement {
-    sid    = "ReadAccountsOusAndRoots"
-    effect = "Allow"
-    actions = [
-      "organizations:DescribeAccount",
-      "organizations:DescribeOrganizationalUnit",
-      "organizations:ListParents",
-      "organizations:ListTagsForResource",
-    ]
-    # These actions support resource-level permissions, so they are held to
-    # the organization this management account owns.
-    resources = [
-      "${local.organizations_arn_prefix}:account/${local.organization_id}/*",
-      "${local.organizations_arn_prefix}:ou/${local.organization_id}/ou-*",
-      "${local.organizations_arn_prefix}:root/${local.organization_id}/r-*",
-    ]
+  # Tooling mode: the management account's broker role, and nothing else in
+  # it. Its session reads Organizations and enters the member accounts; this
+  # role has no Organizations permission and no access role of its own.
+  dynamic "statement" {
+    for_each = local.tooling_mode ? [var.management_role_arn] : []
+
+    content {
+      sid       = "AssumeManagementBrokerRole"
+      effect    = "Allow"
+      actions   = ["sts:AssumeRole"]
+      resources = [statement.value]
+    }
   }
 
-  statement {
-    sid    = "ListOrganization"
-    effect = "Allow"
-    actions = [
-      "organizations:DescribeOrganization",
-      "organizations:ListAccounts",
-    ]
-    # These actions have no resource type in IAM, so only "*" matches them.
-    resources = ["*"]
+  dynamic "statement" {
+    for_each = local.tooling_mode ? [] : [1]
+
+    content {
+      sid    = "ReadAccountsOusAndRoots"
+      effect = "Allow"
+      actions = [
+        "organizations:DescribeAccount",
+        "organizations:DescribeOrganizationalUnit",
+        "organizations:ListParents",
+        "organizations:ListTagsForResource",
+      ]
+      # These actions support resource-level permissions, so they are held to
+      # the organization this management account owns.
+      resources = [
+        "${local.organizations_arn_prefix}:account/${local.organization_id}/*",
+        "${local.organizations_arn_prefix}:ou/${local.organization_id}/ou-*",
+        "${local.organizations_arn_prefix}:root/${local.organization_id}/r-*",
+      ]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.tooling_mode ? [] : [1]
+
+    content {
+      sid    = "ListOrganization"
+      effect = "Allow"
+      actions = [
+        "organizations:DescribeOrganization",
+        "organizations:ListAccounts",
+      ]
+      # These actions have no resource type in IAM, so only "*" matches them.
+      resources = ["*"]
+    }
   }
 
   # doctor ({"action": "doctor"}) reads, never writes: whether a trail of this
   # account feeds EventBridge, and whether the function's own rules are in place.
-  statement {
-    sid     = "DoctorListTrails"
-    effect  = "Allow"
-    actions = ["cloudtrail:DescribeTrails"]
-    # DescribeTrails has no resource type in IAM, so only "*" matches it.
-    resources = ["*"]
+  dynamic "statement" {
+    for_each = local.tooling_mode ? [] : [1]
+
+    content {
+      sid     = "DoctorListTrails"
+      effect  = "Allow"
+      actions = ["cloudtrail:DescribeTrails"]
+      # DescribeTrails has no resource type in IAM, so only "*" matches it.
+      resources = ["*"]
+    }
   }
 
-  statement {
-    sid    = "DoctorReadTrails"
-    effect = "Allow"
-    actions = [
-      "cloudtrail:GetEventSelectors",
-      "cloudtrail:GetTrailStatus",
-    ]
-    # This account's trails, in any Region: a multi-Region trail is read in
-    # its home Region.
-    resources = ["arn:${local.partition}:cloudtrail:*:${local.account_id}:trail/*"]
+  dynamic "statement" {
+    for_each = local.tooling_mode ? [] : [1]
+
+    content {
+      sid    = "DoctorReadTrails"
+      effect = "Allow"
+      actions = [
+        "cloudtrail:GetEventSelectors",
+        "cloudtrail:GetTrailStatus",
+      ]
+      # This account's trails, in any Region: a multi-Region trail is read in
+      # its home Region.
+      resources = ["arn:${local.partition}:cloudtrail:*:${local.account_id}:trail/*"]
+    }
   }
 
-  statement {
-    sid    = "DoctorReadRules"
-    effect = "Allow"
-    actions = [
-      "events:DescribeRule",
-      "events:ListRuleNamesByTarget",
-    ]
-    # The rules of this account and Region: every one that targets the
-    # function is read, not only the ones this module made.
-    resources = ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/*"]
+  dynamic "statement" {
+    for_each = local.tooling_mode ? [] : [1]
+
+    content {
+      sid    = "DoctorReadRules"
+      effect = "Allow"
+      actions = [
+        "events:DescribeRule",
+        "events:ListRuleNamesByTarget",
+      ]
+      # The rules of this account and Region: every one that targets the
+      # function is read, not only the ones this module made.
+      resources = ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/*"]
+    }
   }
 
   statement {
@@ -133,7 +172,7 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   dynamic "statement" {
-    for_each = var.emit_ready_events ? [local.default_event_bus_arn] : []
+    for_each = var.emit_ready_events ? [local.ready_event_bus_arn] : []
 
     content {
       sid       = "PublishOnboardingEvents"

@@ -25,6 +25,7 @@ locals {
     ONBOARD_TAG_PREFIX        = var.tag_prefix
     ONBOARD_OFFBOARD          = var.offboarding
     ONBOARD_READY_EVENTS      = tostring(var.emit_ready_events)
+    ONBOARD_EVENT_BUS         = var.ready_event_bus_name
     ONBOARD_CONCURRENCY       = tostring(var.onboard_concurrency)
     ONBOARD_PARTITION         = local.partition
     TFE_RATE_LIMIT            = tostring(local.tfe_rate_limit)
@@ -39,6 +40,7 @@ locals {
     ONBOARD_PERMISSIONS_BOUNDARY_ARN = var.permissions_boundary_arn
     ONBOARD_MAX_SESSION_DURATION     = var.max_session_duration == null ? null : tostring(var.max_session_duration)
     ONBOARD_OU_RULES                 = var.ou_rules
+    ONBOARD_MANAGEMENT_ROLE_ARN      = var.management_role_arn
   }
 }
 

@@ -18,6 +18,8 @@ pub const DEFAULT_ACCESS_ROLES: &str = "OrganizationAccountAccessRole,AWSControl
 /// so the round grows by half a second with every role; beyond five the poll would react too
 /// slowly, and an account that has none of five roles is not reached by a sixth.
 pub const MAX_ACCESS_ROLES: usize = 5;
+/// The variable that turns on tooling mode; named in every error about the broker role.
+pub const MANAGEMENT_ROLE_VAR: &str = "ONBOARD_MANAGEMENT_ROLE_ARN";
 
 /// Where the Terraform Cloud API token comes from.
 pub enum TokenSource {
@@ -62,6 +64,10 @@ pub struct Config {
     /// Roles tried in this order in every member account; the first that can be assumed is
     /// used.
     pub access_roles: Vec<String>,
+    /// Tooling mode: the management account's broker role, assumed first; Organizations is
+    /// read and member accounts are entered through its session. `None`: the function's own
+    /// credentials are the management account's.
+    pub management_role_arn: Option<String>,
     pub role_name: String,
     pub role_policy_arns: Vec<String>,
     pub plan_policy_arns: Vec<String>,
@@ -165,6 +171,9 @@ impl Config {
             &format!("arn:{partition}:iam::aws:policy/ReadOnlyAccess"),
             &partition,
         )?;
+        let management_role_arn = get(MANAGEMENT_ROLE_VAR)
+            .map(|arn| check_role_arn(MANAGEMENT_ROLE_VAR, arn, &partition))
+            .transpose()?;
         let permissions_boundary_arn = get("ONBOARD_PERMISSIONS_BOUNDARY_ARN")
             .map(|arn| check_policy_arn("ONBOARD_PERMISSIONS_BOUNDARY_ARN", arn, &partition))
             .transpose()?;
@@ -282,6 +291,7 @@ impl Config {
             tfe_timeout,
             aws_timeout,
             access_roles,
+            management_role_arn,
             role_name: role_name_value,
             role_policy_arns,
             plan_policy_arns,
@@ -449,6 +459,44 @@ fn check_policy_arn(
                 "`{arn}` is in partition `{}`, but ONBOARD_PARTITION is `{partition}`: use arn:{partition}:{}",
                 parts[1],
                 parts[2..].join(":")
+            ),
+        });
+    }
+    Ok(arn)
+}
+
+/// An IAM role ARN of the configured partition, `arn:<partition>:iam::<account>:role/<path/>name`:
+/// anything else would only fail at the first AssumeRole, as an AccessDenied that hides the
+/// typo.
+fn check_role_arn(var: &'static str, arn: String, partition: &str) -> Result<String, ConfigError> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let name = parts
+        .get(5)
+        .and_then(|r| r.strip_prefix("role/"))
+        .and_then(|r| r.rsplit('/').next())
+        .filter(|n| !n.is_empty());
+    let valid = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit());
+    let Some(name) = name.filter(|_| valid) else {
+        return Err(ConfigError {
+            var,
+            reason: format!(
+                "`{}` is not an IAM role ARN (arn:{partition}:iam::<management account id>:role/<name>; terraform output broker_role_arn of infra/management)",
+                crate::domain::truncate_for_message(&arn)
+            ),
+        });
+    };
+    check_role_name(var, name)?;
+    if parts[1] != partition {
+        return Err(ConfigError {
+            var,
+            reason: format!(
+                "`{arn}` is in partition `{}`, but ONBOARD_PARTITION is `{partition}`: a role of another partition can never be assumed",
+                parts[1]
             ),
         });
     }
@@ -821,6 +869,67 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(split_plan_admin.warnings().len(), 1);
+    }
+
+    #[test]
+    fn the_management_role_is_a_role_arn_of_the_partition() {
+        let with = |arn: &str, partition: &str| {
+            config(&[
+                ("TFE_ORGANIZATION", "acme"),
+                ("TFE_TOKEN", "t"),
+                ("ONBOARD_PARTITION", partition),
+                (MANAGEMENT_ROLE_VAR, arn),
+            ])
+        };
+        let base = config(&[("TFE_ORGANIZATION", "acme"), ("TFE_TOKEN", "t")]).unwrap();
+        assert_eq!(base.management_role_arn, None, "single-account by default");
+        for good in [
+            "arn:aws:iam::111122223333:role/tfc-onboarder-broker",
+            "arn:aws:iam::111122223333:role/platform/tfc-onboarder-broker",
+        ] {
+            assert_eq!(
+                with(good, "aws").unwrap().management_role_arn.as_deref(),
+                Some(good)
+            );
+        }
+        for (bad, partition, says) in [
+            ("tfc-onboarder-broker", "aws", "is not an IAM role ARN"),
+            (
+                "arn:aws:iam::111122223333:user/broker",
+                "aws",
+                "is not an IAM role ARN",
+            ),
+            (
+                "arn:aws:iam::1111:role/broker",
+                "aws",
+                "is not an IAM role ARN",
+            ),
+            (
+                "arn:aws:sts::111122223333:role/broker",
+                "aws",
+                "is not an IAM role ARN",
+            ),
+            (
+                "arn:aws:iam::111122223333:role/",
+                "aws",
+                "is not an IAM role ARN",
+            ),
+            (
+                "arn:aws:iam::111122223333:role/a*",
+                "aws",
+                "is not a valid IAM role name",
+            ),
+            (
+                "arn:aws:iam::111122223333:role/broker",
+                "aws-us-gov",
+                "partition `aws`, but ONBOARD_PARTITION is `aws-us-gov`",
+            ),
+        ] {
+            let e = with(bad, partition).unwrap_err();
+            assert_eq!(e.var, MANAGEMENT_ROLE_VAR, "{bad}");
+            assert!(e.reason.contains(says), "{bad}: {}", e.reason);
+            assert!(e.to_string().contains(MANAGEMENT_ROLE_VAR));
+        }
     }
 
     #[test]

@@ -55,6 +55,15 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        if let Some(refused) = crate::aws::broker::Refused::behind(&err) {
+            return Self {
+                operation,
+                code: Some(crate::aws::broker::NOT_ASSUMABLE.to_owned()),
+                message: refused.to_string(),
+                retryable: refused.retryable(),
+                source: Some(Box::new(err)),
+            };
+        }
         let code = err.code().map(str::to_owned);
         let message = err
             .message()

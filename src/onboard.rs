@@ -36,6 +36,8 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// In tooling mode (`ONBOARD_MANAGEMENT_ROLE_ARN`), STS and Organizations use the broker
+    /// session; EventBridge, CloudTrail and Secrets Manager stay in the function's own account.
     pub fn new(base: SdkConfig, cfg: &Config) -> Result<Self, TfcError> {
         // The SDK has no timeout of its own for an answer that never comes: one attempt is
         // given up after ONBOARD_AWS_TIMEOUT_MS and retried like any transient error, so a
@@ -49,9 +51,13 @@ impl Clients {
         let base = base.to_builder().timeout_config(timeouts).build();
         let secrets = matches!(cfg.token, crate::config::TokenSource::SecretsManager(_))
             .then(|| crate::aws::sdk_client!(aws_sdk_secretsmanager, &base));
+        let management = match &cfg.management_role_arn {
+            Some(arn) => crate::aws::broker::session(&base, arn),
+            None => base.clone(),
+        };
         Ok(Self {
-            sts: crate::aws::sdk_client!(aws_sdk_sts, &base),
-            organizations: crate::aws::sdk_client!(aws_sdk_organizations, &base),
+            sts: crate::aws::sdk_client!(aws_sdk_sts, &management),
+            organizations: crate::aws::sdk_client!(aws_sdk_organizations, &management),
             events: crate::aws::sdk_client!(aws_sdk_eventbridge, &base),
             cloudtrail: crate::aws::sdk_client!(aws_sdk_cloudtrail, &base),
             tfc: TfcClient::new(cfg, secrets)?,

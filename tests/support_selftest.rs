@@ -622,6 +622,82 @@ async fn strict_assume_role_needs_the_role_and_a_trust_policy_that_lets_the_call
 }
 
 #[tokio::test]
+async fn strict_assume_role_evaluates_principal_arn_conditions_and_can_shorten_sessions() {
+    let moto = Moto::shared();
+    let management = moto.ensure_organization().await;
+    let account = moto.create_account("principal-arn", &[]).await;
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let sts = aws_sdk_sts::Client::new(&sdk_config_at(&proxy.url()));
+    let me = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("GetCallerIdentity");
+    let caller = me.arn().expect("caller ARN").to_owned();
+    let iam = aws_sdk_iam::Client::new(&moto.member_sdk_config(&account).await);
+    let arn = |role: &str| format!("arn:aws:iam::{account}:role/{role}");
+    for (role, condition) in [
+        ("exact", json!({"ArnEquals": {"aws:PrincipalArn": caller}})),
+        (
+            "string",
+            json!({"StringEquals": {"aws:principalarn": [caller, "x"]}}),
+        ),
+        (
+            "like",
+            json!({"ArnLike": {"aws:PrincipalArn": format!("arn:aws:sts::{management}:*")}}),
+        ),
+        (
+            "other",
+            json!({"ArnEquals": {"aws:PrincipalArn": format!("arn:aws:iam::{management}:role/other")}}),
+        ),
+        (
+            "and",
+            json!({"ArnEquals": {"aws:PrincipalArn": caller}, "StringEquals": {"sts:ExternalId": "x"}}),
+        ),
+        (
+            "negated",
+            json!({"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/x"}}),
+        ),
+    ] {
+        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{management}:root")},
+            "Action": "sts:AssumeRole", "Condition": condition}]});
+        iam.create_role()
+            .role_name(role)
+            .assume_role_policy_document(trust.to_string())
+            .send()
+            .await
+            .expect("CreateRole");
+    }
+    for role in ["exact", "string", "like"] {
+        assume_via(&sts, &arn(role)).await.expect(role);
+    }
+    // Another principal, or a condition the proxy cannot evaluate: the stricter reading.
+    for role in ["other", "and", "negated"] {
+        let err = assume_via(&sts, &arn(role)).await.expect_err(role);
+        assert_eq!(err.code(), Some("AccessDenied"), "{role}");
+    }
+
+    proxy.set_session_lifetime(&arn("exact"), Duration::from_secs(30));
+    let expires = |out: aws_sdk_sts::operation::assume_role::AssumeRoleOutput| {
+        let at = std::time::SystemTime::try_from(*out.credentials().unwrap().expiration())
+            .expect("a time");
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+    };
+    let short = expires(assume_via(&sts, &arn("exact")).await.expect("exact"));
+    assert!(
+        short <= Duration::from_secs(30) && short >= Duration::from_secs(25),
+        "{short:?}"
+    );
+    let other = expires(assume_via(&sts, &arn("like")).await.expect("like"));
+    assert!(
+        other >= Duration::from_secs(600),
+        "other roles keep moto's: {other:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_control_tower_account_has_only_its_own_role() {
     let moto = Moto::shared();
     let account = moto.create_account("selftest-ct", &[]).await;

@@ -1,5 +1,6 @@
 //! AWS steps. Each reads actual state first and writes only what differs.
 
+pub mod broker;
 pub mod cloudtrail;
 pub mod events;
 pub mod iam;

@@ -29,6 +29,10 @@ const RESERVE: Duration = Duration::from_secs(3);
 /// Why the checks of the management account's resources were not run.
 const NEEDS_MANAGEMENT: &str =
     "needs the credentials of the organization's management account (see credentials)";
+/// Why tooling mode skips the checks of the trail and the rules: both are in the management
+/// account, which the broker role may not read (it reads Organizations and assumes the
+/// access roles, nothing else), and the function's own rules are on a bus of its own.
+const IN_MANAGEMENT_ACCOUNT: &str = "tooling mode (ONBOARD_MANAGEMENT_ROLE_ARN): the trail and the forwarding rules are in the management account, which the broker role may not read, so doctor does not check them in this mode; the forwarding rules' dead-letter queue in the management account keeps what they could not deliver";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DoctorRequest {

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::{aws_fix, Check, NEEDS_MANAGEMENT};
+use super::{aws_fix, Check, IN_MANAGEMENT_ACCOUNT, NEEDS_MANAGEMENT};
 use crate::aws::rules::{self, Rule};
 use crate::aws::Retrying;
 use crate::onboard::Onboarder;
@@ -40,6 +40,9 @@ pub(super) async fn check(
     let Some(management) = management else {
         return Check::not_checked(NAME, NEEDS_MANAGEMENT);
     };
+    if ob.cfg.management_role_arn.is_some() {
+        return Check::not_checked(NAME, IN_MANAGEMENT_ACCOUNT);
+    }
     let Some(raw) = function_arn else {
         return Check::not_checked(
             NAME,

@@ -2,7 +2,7 @@
 //! `CreateAccountResult` and friends? EventBridge only receives "via CloudTrail" events
 //! while a trail of the management account logs them in the Region of the rules.
 
-use super::{aws_fix, denied, Check, NEEDS_MANAGEMENT};
+use super::{aws_fix, denied, Check, IN_MANAGEMENT_ACCOUNT, NEEDS_MANAGEMENT};
 use crate::aws::cloudtrail::{CloudTrail, FieldSelector, Selectors, Trail};
 use crate::aws::Retrying;
 use crate::onboard::Onboarder;
@@ -25,6 +25,9 @@ pub(super) async fn check(
 ) -> Check {
     if management.is_none() {
         return Check::not_checked(NAME, NEEDS_MANAGEMENT);
+    }
+    if ob.cfg.management_role_arn.is_some() {
+        return Check::not_checked(NAME, IN_MANAGEMENT_ACCOUNT);
     }
     let cloudtrail = CloudTrail {
         base: &ob.clients.base,

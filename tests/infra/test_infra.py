@@ -21,6 +21,7 @@ from hcl_model import (
     REPO_ROOT,
     Module,
     is_expression,
+    load_module,
     load_event,
     load_file,
     policy_statements,
@@ -52,6 +53,8 @@ EXPECTED_ENV = {
     "ONBOARD_READY_EVENTS",
     "ONBOARD_CONCURRENCY",
     "ONBOARD_PARTITION",
+    "ONBOARD_EVENT_BUS",
+    "ONBOARD_MANAGEMENT_ROLE_ARN",
     "TFE_RATE_LIMIT",
     "ONBOARD_EVENTS_QUEUE_ARN",
     "RUST_LOG",
@@ -61,6 +64,7 @@ OPTIONAL_ENV = {
     "ONBOARD_PERMISSIONS_BOUNDARY_ARN",
     "ONBOARD_MAX_SESSION_DURATION",
     "ONBOARD_OU_RULES",
+    "ONBOARD_MANAGEMENT_ROLE_ARN",
 }
 # Documented but never set by the module: the token must not pass through
 # Terraform, and the tuning knobs keep the function's defaults, which the module's
@@ -69,7 +73,6 @@ NOT_SET_BY_MODULE = {
     "TFE_TOKEN",
     "TFE_TIMEOUT_MS",
     "ONBOARD_AWS_TIMEOUT_MS",
-    "ONBOARD_EVENT_BUS",
     "ONBOARD_RETRY_BASE_MS",
     "ONBOARD_NEW_ACCOUNT_WINDOW_SECS",
 }
@@ -99,6 +102,8 @@ ENV_SOURCES = {
     "ONBOARD_READY_EVENTS": "${tostring(var.emit_ready_events)}",
     "ONBOARD_CONCURRENCY": "${tostring(var.onboard_concurrency)}",
     "ONBOARD_PARTITION": "${local.partition}",
+    "ONBOARD_EVENT_BUS": "${var.ready_event_bus_name}",
+    "ONBOARD_MANAGEMENT_ROLE_ARN": "${var.management_role_arn}",
     "TFE_RATE_LIMIT": "${tostring(local.tfe_rate_limit)}",
     "ONBOARD_EVENTS_QUEUE_ARN": "${aws_sqs_queue.events.arn}",
     "RUST_LOG": "${var.log_level}",
@@ -223,7 +228,9 @@ def test_versions(module: Module):
     assert aws["configuration_aliases"] == ["${aws.control_tower}"]
 
 
-EXAMPLES = sorted(p.parent for p in (INFRA_DIR / "examples").glob("*/main.tf"))
+# The management account's part of tooling mode has an example of its own
+# (tests/infra/test_tooling.py).
+EXAMPLES = sorted(p.parent for p in (INFRA_DIR / "examples").glob("*/main.tf") if p.parent.name != "management")
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
@@ -565,7 +572,7 @@ def test_alarms(module: Module):
         'namespace = "TfcOnboarder", metric = "Onboardings", dimensions = {FunctionName = aws_lambda_function.this.function_name, Outcome = "failed"}, statistic = "Sum"',
         # One FailedInvocations alarm per rule that queues account events.
         'for key in keys(local.enabled_event_rules) : "${replace(key, "_", "-")}-failed-invocations" => {',
-        'namespace = "AWS/Events", metric = "FailedInvocations", dimensions = {RuleName = aws_cloudwatch_event_rule.account[key].name}',
+        'namespace = "AWS/Events", metric = "FailedInvocations", dimensions = merge({RuleName = aws_cloudwatch_event_rule.account[key].name}, local.tooling_mode ? {EventBusName = local.account_event_bus_name} : {})',
     ):
         assert watched in alarms, watched
     # Every alarm has every field the resource reads (a merge of two branches once lost a
@@ -715,7 +722,10 @@ EXPECTED_MATCHES = {
 
 @pytest.fixture(scope="module")
 def patterns(module: Module) -> dict[str, dict]:
-    found = module.locals["event_patterns"]
+    # One definition for both parts: the management account's forwarding rules
+    # (infra/management) use the same module.
+    assert module.locals["event_patterns"] == "${module.event_patterns.patterns}"
+    found = load_module(INFRA_DIR / "modules" / "event-patterns").locals["patterns"]
     assert set(found) == PATTERN_KEYS
     for name, pattern in found.items():
         validate(pattern)
@@ -811,12 +821,16 @@ def test_rules_queue_their_events_for_the_function(module: Module):
     target = module.resource("aws_cloudwatch_event_target", "account")
     for resource in (rule, target):
         assert resource["for_each"] == "${local.enabled_event_rules}"
-    assert "event_bus_name" not in rule, "Organizations events only reach the default bus"
+    # Organizations events reach only the management account's default bus; in
+    # tooling mode they are forwarded to the tooling bus.
+    assert rule["event_bus_name"] == "${local.account_event_bus_name}"
     assert rule["event_pattern"] == "${each.value.event_pattern}"
     assert "schedule_expression" not in rule
 
     assert target["arn"] == "${aws_sqs_queue.events.arn}"
     assert target["target_id"] == "queue"
+    # A target is found on its rule's bus only.
+    assert target["event_bus_name"] == "${aws_cloudwatch_event_rule.account[each.key].event_bus_name}"
     assert "input" not in target, "the event itself is the message"
     (lifecycle,) = target["lifecycle"]
     assert lifecycle["create_before_destroy"] is True
@@ -833,14 +847,14 @@ def test_rules_refuse_regions_without_organizations_events(module: Module):
     rule = module.resource("aws_cloudwatch_event_rule", "account")
     (lifecycle,) = rule["lifecycle"]
     (precondition,) = lifecycle["precondition"]
-    assert precondition["condition"] == '${var.allow_non_us_east_1 || local.region == "us-east-1"}'
+    assert precondition["condition"] == '${local.tooling_mode || var.allow_non_us_east_1 || local.region == "us-east-1"}'
     assert "us-east-1" in precondition["error_message"]
     assert module.locals["region"] == "${data.aws_region.current.id}"
 
 
 def test_control_tower_forwarding(module: Module):
     assert module.locals["forward_control_tower_events"] == (
-        "${var.enable_control_tower && data.aws_region.control_tower.id != local.region}"
+        "${var.enable_control_tower && !local.tooling_mode && data.aws_region.control_tower.id != local.region}"
     )
     rule = module.resource("aws_cloudwatch_event_rule", "control_tower_forward")
     assert rule["provider"] == "${aws.control_tower}"
@@ -890,6 +904,9 @@ def function_statements(module: Module) -> list[dict]:
     return statements
 
 
+SINGLE_ACCOUNT_ONLY = "${local.tooling_mode ? [] : [1]}"
+
+
 def _statements_with(statements: list[dict], action: str) -> list[dict]:
     return [s for s in statements if action in s["actions"]]
 
@@ -918,8 +935,11 @@ def test_no_wildcard_actions(function_statements: list[dict]):
 
 
 def test_assume_role_only_on_the_access_roles_of_this_organization(function_statements: list[dict], module: Module):
-    (assume,) = _statements_with(function_statements, "sts:AssumeRole")
-    assert assume["for_each"] is None, "the grant does not depend on enable_control_tower any more"
+    (assume, broker) = _statements_with(function_statements, "sts:AssumeRole")
+    assert assume["for_each"] == SINGLE_ACCOUNT_ONLY, "the grant does not depend on enable_control_tower any more"
+    # In tooling mode, exactly the broker role instead.
+    assert broker["for_each"] == "${local.tooling_mode ? [var.management_role_arn] : []}"
+    assert broker["resources"] == ["${statement.value}"] and broker.get("condition") is None
     assert assume["actions"] == ["sts:AssumeRole"]
     # Exactly the configured names, each as arn:<partition>:iam::*:role/<name>.
     assert assume["resources"] == '${[for role in var.access_role_names : "arn:${local.partition}:iam::*:role/${role}"]}'
@@ -949,6 +969,8 @@ def test_organizations_access(function_statements: list[dict], module: Module):
     }
     unscoped_actions = {"organizations:DescribeOrganization", "organizations:ListAccounts"}
     org = [s for s in function_statements if any(a.startswith("organizations:") for a in s["actions"])]
+    # The broker role reads Organizations in tooling mode.
+    assert all(s["for_each"] == SINGLE_ACCOUNT_ONLY for s in org)
     granted = {a for s in org for a in s["actions"]}
     assert granted == scoped_actions | unscoped_actions
 
@@ -979,7 +1001,8 @@ def test_doctor_reads_trails_and_the_accounts_own_rules(function_statements: lis
     assert set(rules["actions"]) == {"events:ListRuleNamesByTarget", "events:DescribeRule"}
     assert rules["resources"] == ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/*"]
     for statement in (listing, trails, rules):
-        assert statement.get("condition") is None and statement.get("for_each") is None
+        # doctor does not run these checks in tooling mode.
+        assert statement.get("condition") is None and statement.get("for_each") == SINGLE_ACCOUNT_ONLY
         assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) for a in statement["actions"]), "reads only"
 
 
@@ -1015,10 +1038,14 @@ def test_kms_only_with_a_customer_key_and_through_services(function_statements: 
     assert condition["test"] == "StringEquals"
 
 
-def test_put_events_only_on_the_default_bus_when_enabled(function_statements: list[dict]):
+def test_put_events_only_on_the_ready_bus_when_enabled(function_statements: list[dict], module: Module):
     (statement,) = _statements_with(function_statements, "events:PutEvents")
     assert statement["actions"] == ["events:PutEvents"]
-    assert statement["for_each"] == "${var.emit_ready_events ? [local.default_event_bus_arn] : []}"
+    assert statement["for_each"] == "${var.emit_ready_events ? [local.ready_event_bus_arn] : []}"
+    assert module.locals["ready_event_bus_arn"] == (
+        "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/${var.ready_event_bus_name}"
+    )
+    assert module.variables["ready_event_bus_name"]["default"] == "default"
     assert statement["resources"] == ["${statement.value}"]
 
 

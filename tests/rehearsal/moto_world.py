@@ -629,12 +629,18 @@ def _organization_of(account_id: str) -> str:
 def _trusted_by(role: Any, caller_arn: str) -> bool:
     """Whether `role`'s trust policy lets the IAM principal `caller_arn` (an assumed-role
     session or a user) call sts:AssumeRole: an Allow statement naming the caller's
-    account root, its role or user, or "*". Conditions are not evaluated."""
+    account root, its role or user, or "*", whose conditions hold. Of the conditions
+    only `aws:PrincipalArn` is evaluated (the broker role of tooling mode names the
+    function's role with it); a statement with any other condition does not count, the
+    stricter reading."""
     partition, account = caller_arn.split(":")[1], caller_arn.split(":")[4]
     names = {"*", f"arn:{partition}:iam::{account}:root", account}
     kind, _, rest = caller_arn.split(":", 5)[5].partition("/")
+    # aws:PrincipalArn of a role session is the role's ARN (as IAM has it, path included).
+    principal_arn = caller_arn
     if kind == "assumed-role":
-        names.add(f"arn:{partition}:iam::{account}:role/{rest.split('/')[0]}")
+        principal_arn = f"arn:{partition}:iam::{account}:role/{rest.split('/')[0]}"
+        names.add(principal_arn)
     else:
         names.add(caller_arn)
     statements = json.loads(role.assume_role_policy_document).get("Statement", [])
@@ -643,9 +649,27 @@ def _trusted_by(role: Any, caller_arn: str) -> bool:
         principal = statement.get("Principal", {})
         aws = principal.get("AWS", []) if isinstance(principal, dict) else principal
         if (statement.get("Effect") == "Allow" and "sts:AssumeRole" in (actions if isinstance(actions, list) else [actions])
-                and names & set(aws if isinstance(aws, list) else [aws])):
+                and names & set(aws if isinstance(aws, list) else [aws])
+                and _principal_conditions_hold(statement.get("Condition", {}), principal_arn)):
             return True
     return False
+
+
+def _principal_conditions_hold(conditions: dict[str, Any], principal_arn: str) -> bool:
+    """Every condition is on aws:PrincipalArn, and `principal_arn` satisfies it."""
+    import fnmatch
+
+    for operator, keys in conditions.items():
+        glob = {"StringEquals": False, "ArnEquals": False, "StringLike": True, "ArnLike": True}.get(operator)
+        if glob is None or not isinstance(keys, dict):
+            return False
+        for key, values in keys.items():
+            values = values if isinstance(values, list) else [values]
+            if key.lower() != "aws:principalarn":
+                return False
+            if not any(fnmatch.fnmatchcase(principal_arn, v) if glob else principal_arn == v for v in values):
+                return False
+    return True
 
 
 def _patch_assume_role() -> None:

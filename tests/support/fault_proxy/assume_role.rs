@@ -169,8 +169,10 @@ async fn trust_policy_in(
 }
 
 /// Whether `trust` lets the caller `sts:AssumeRole`, following IAM's evaluation: an explicit
-/// Deny wins, otherwise some Allow must match. Conditions cannot be evaluated here, so the
-/// stricter reading is taken: an Allow with a condition does not count, a Deny with one does.
+/// Deny wins, otherwise some Allow must match. Of the conditions, only `aws:PrincipalArn`
+/// (StringEquals, ArnEquals, ArnLike, StringLike) is evaluated, as IAM does: for a role session
+/// it is the role's ARN. Others cannot be evaluated here, so the stricter reading is taken: an
+/// Allow with any other condition does not count, a Deny with one does.
 /// NotPrincipal and NotAction statements are never treated as matching an Allow.
 fn trusts(trust: &serde_json::Value, caller_account: &str, caller_arn: &str) -> bool {
     use serde_json::Value;
@@ -220,9 +222,33 @@ fn trusts(trust: &serde_json::Value, caller_account: &str, caller_arn: &str) -> 
     let denied = statements
         .iter()
         .any(|s| effect_is(s, "Deny") && applies(s));
+    let principal_arn = as_role.as_deref().unwrap_or(caller_arn);
+    let conditions_hold = |s: &Value| match s.get("Condition") {
+        None => true,
+        Some(Value::Object(operators)) => operators.iter().all(|(operator, keys)| {
+            let glob = match operator.as_str() {
+                "StringEquals" | "ArnEquals" => false,
+                "StringLike" | "ArnLike" => true,
+                _ => return false,
+            };
+            keys.as_object().is_some_and(|keys| {
+                keys.iter().all(|(key, values)| {
+                    key.eq_ignore_ascii_case("aws:PrincipalArn")
+                        && strings(Some(values)).iter().any(|v| {
+                            if glob {
+                                glob_matches(v.as_bytes(), principal_arn.as_bytes())
+                            } else {
+                                v == principal_arn
+                            }
+                        })
+                })
+            })
+        }),
+        Some(_) => false,
+    };
     let allowed = statements
         .iter()
-        .any(|s| effect_is(s, "Allow") && s.get("Condition").is_none() && applies(s));
+        .any(|s| effect_is(s, "Allow") && conditions_hold(s) && applies(s));
     allowed && !denied
 }
 

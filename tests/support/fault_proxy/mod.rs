@@ -152,6 +152,8 @@ struct Shared {
     chaos: Mutex<Option<Arc<chaos::Run>>>,
     /// Accounts shown as having joined at the given time (seconds since the epoch).
     joined: Mutex<(HashSet<String>, f64)>,
+    /// Sessions of this role ARN expire after the given time instead of when moto says.
+    session_lifetime: Mutex<Option<(String, Duration)>>,
 }
 
 impl FaultProxy {
@@ -170,6 +172,7 @@ impl FaultProxy {
             identities: Mutex::new(HashMap::new()),
             chaos: Mutex::new(None),
             joined: Mutex::new((HashSet::new(), 0.0)),
+            session_lifetime: Mutex::new(None),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -226,6 +229,12 @@ impl FaultProxy {
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
         *self.shared.joined.lock().unwrap() = (accounts.into_iter().collect(), secs);
+    }
+
+    /// Sessions of `role_arn` expire `lifetime` after they are handed out: a credentials
+    /// cache can then be seen refreshing them without waiting for STS's minimum of 15 minutes.
+    pub fn set_session_lifetime(&self, role_arn: &str, lifetime: Duration) {
+        *self.shared.session_lifetime.lock().unwrap() = Some((role_arn.to_owned(), lifetime));
     }
 
     /// AssumeRole calls into `account`, in arrival order.
@@ -520,13 +529,46 @@ async fn serve(
     if incoming.action == ADD_CLIENT_ID && !incoming.json_protocol {
         return add_client_id(shared, incoming, &parts.headers, &body).await;
     }
+    let role_arn = form_value(std::str::from_utf8(&body).unwrap_or_default(), "RoleArn");
     let response = forward(shared, parts, body).await;
     match incoming.action.as_str() {
         "ListAccounts" | "DescribeAccount" if incoming.service == "organizations" => {
             set_joined(shared, response).await
         }
+        "AssumeRole" if incoming.service == "sts" => {
+            shorten_session(shared, role_arn.as_deref(), response).await
+        }
         _ => response,
     }
+}
+
+/// Rewrites the `Expiration` of an AssumeRole answer for the role of
+/// [`FaultProxy::set_session_lifetime`].
+async fn shorten_session(shared: &Shared, role_arn: Option<&str>, response: Response) -> Response {
+    let lifetime = match &*shared.session_lifetime.lock().unwrap() {
+        Some((arn, lifetime)) if Some(arn.as_str()) == role_arn => *lifetime,
+        _ => return response,
+    };
+    if !response.status().is_success() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let expiration = aws_smithy_types::DateTime::from(SystemTime::now() + lifetime)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .expect("a time that can be formatted");
+    let rewritten = match (text.find("<Expiration>"), text.find("</Expiration>")) {
+        (Some(start), Some(end)) => {
+            format!("{}<Expiration>{expiration}{}", &text[..start], &text[end..])
+        }
+        _ => text,
+    };
+    let mut parts = parts;
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(rewritten))
 }
 
 /// Rewrites `JoinedTimestamp` (seconds since the epoch in Organizations' JSON protocol) of the

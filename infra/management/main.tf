@@ -1,0 +1,280 @@
+# The management account's part of tooling mode: rules that forward the
+# account lifecycle events to the tooling account's bus, and the broker role
+# the tooling function assumes (broker.tf). Nothing here runs code.
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+data "aws_organizations_organization" "this" {}
+
+data "aws_region" "control_tower" {
+  provider = aws.control_tower
+}
+
+data "aws_caller_identity" "control_tower" {
+  provider = aws.control_tower
+}
+
+module "event_patterns" {
+  source = "../modules/event-patterns"
+}
+
+locals {
+  account_id      = data.aws_caller_identity.current.account_id
+  partition       = data.aws_partition.current.partition
+  region          = data.aws_region.current.id
+  organization_id = data.aws_organizations_organization.this.id
+
+  tooling_account_id = split(":", var.tooling_role_arn)[4]
+  broker_role_name   = coalesce(var.broker_role_name, "${var.name}-broker")
+
+  # Control Tower's events are forwarded from its home Region: by the rules
+  # below when that is this Region, by a rule of its own there otherwise.
+  control_tower_elsewhere = var.enable_control_tower && data.aws_region.control_tower.id != local.region
+
+  forwarded = {
+    create_account_result = true
+    close_account_result  = var.forward_offboarding_events
+    remove_account        = var.forward_offboarding_events
+    control_tower         = var.enable_control_tower && !local.control_tower_elsewhere
+  }
+  forward_rules = {
+    for key, on in local.forwarded : key => module.event_patterns.patterns[key] if on
+  }
+
+  tags = merge(var.tags, { "managed-by" = "tfc-onboarder" })
+}
+
+# ---------------------------------------------------------------------------
+# Forwarding rules (us-east-1, where Organizations delivers its events)
+# ---------------------------------------------------------------------------
+
+resource "aws_cloudwatch_event_rule" "forward" {
+  for_each = local.forward_rules
+
+  name          = "${var.name}-forward-${replace(each.key, "_", "-")}"
+  description   = "Forward ${each.key} events to the ${var.name} tooling bus"
+  event_pattern = jsonencode(each.value)
+  tags          = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.allow_non_us_east_1 || local.region == "us-east-1"
+      error_message = "Organizations events are only delivered to the default event bus in us-east-1: apply infra/management with a us-east-1 provider, or set allow_non_us_east_1 = true (other partitions, tests)."
+    }
+    precondition {
+      condition     = data.aws_organizations_organization.this.master_account_id == local.account_id
+      error_message = "infra/management belongs in the organization's management account (${data.aws_organizations_organization.this.master_account_id}): only it receives the account lifecycle events and is trusted by the access roles."
+    }
+    precondition {
+      condition     = local.tooling_account_id != local.account_id
+      error_message = "tooling_role_arn is a role of the management account itself: for the single-account layout apply the root module alone, without infra/management."
+    }
+    precondition {
+      condition     = alltrue([for arn in var.operator_role_arns : split(":", arn)[4] == local.tooling_account_id])
+      error_message = "operator_role_arns must be roles of the tooling account: the broker trusts that account only."
+    }
+    precondition {
+      condition     = split(":", var.tooling_event_bus_arn)[4] == local.tooling_account_id
+      error_message = "tooling_event_bus_arn and tooling_role_arn must be in the same (tooling) account."
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_target" "forward" {
+  for_each = local.forward_rules
+
+  rule      = aws_cloudwatch_event_rule.forward[each.key].name
+  target_id = "tooling-bus"
+  arn       = var.tooling_event_bus_arn
+  # A cross-account bus target needs a role of the sending account.
+  role_arn = aws_iam_role.forward.arn
+
+  retry_policy {
+    maximum_retry_attempts       = var.rule_maximum_retry_attempts
+    maximum_event_age_in_seconds = var.rule_maximum_event_age_in_seconds
+  }
+
+  # What could not be put on the tooling bus is kept, not dropped.
+  dead_letter_config {
+    arn = aws_sqs_queue.forward_dlq.arn
+  }
+
+  depends_on = [aws_sqs_queue_policy.forward_dlq, aws_iam_role_policy.forward]
+}
+
+resource "aws_sqs_queue" "forward_dlq" {
+  #checkov:skip=CKV2_AWS_73:SSE-SQS encrypts the queue and needs no key policy for EventBridge.
+  name                      = "${var.name}-forward-dlq"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+  tags                      = local.tags
+}
+
+data "aws_iam_policy_document" "forward_dlq" {
+  statement {
+    sid       = "OnlyTheForwardRulesSendUndeliveredEvents"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.forward_dlq.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [for key in sort(keys(local.forward_rules)) : aws_cloudwatch_event_rule.forward[key].arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "forward_dlq" {
+  queue_url = aws_sqs_queue.forward_dlq.id
+  policy    = data.aws_iam_policy_document.forward_dlq.json
+}
+
+# ---------------------------------------------------------------------------
+# Control Tower home Region, when it is not this one
+# ---------------------------------------------------------------------------
+
+resource "aws_cloudwatch_event_rule" "control_tower_forward" {
+  count    = local.control_tower_elsewhere ? 1 : 0
+  provider = aws.control_tower
+
+  name          = "${var.name}-forward-control-tower"
+  description   = "Forward Control Tower account lifecycle events to the ${var.name} tooling bus"
+  event_pattern = jsonencode(module.event_patterns.patterns.control_tower)
+  tags          = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = data.aws_caller_identity.control_tower.account_id == local.account_id
+      error_message = "The aws.control_tower provider must use the same (management) account as the default aws provider."
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_target" "control_tower_forward" {
+  count    = local.control_tower_elsewhere ? 1 : 0
+  provider = aws.control_tower
+
+  rule      = aws_cloudwatch_event_rule.control_tower_forward[0].name
+  target_id = "tooling-bus"
+  arn       = var.tooling_event_bus_arn
+  role_arn  = aws_iam_role.forward.arn
+
+  retry_policy {
+    maximum_retry_attempts       = var.rule_maximum_retry_attempts
+    maximum_event_age_in_seconds = var.rule_maximum_event_age_in_seconds
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.control_tower_forward_dlq[0].arn
+  }
+
+  depends_on = [aws_sqs_queue_policy.control_tower_forward_dlq, aws_iam_role_policy.forward]
+}
+
+# EventBridge only uses a dead-letter queue of the rule's own Region.
+resource "aws_sqs_queue" "control_tower_forward_dlq" {
+  #checkov:skip=CKV2_AWS_73:SSE-SQS encrypts the queue and needs no key policy for EventBridge.
+  count    = local.control_tower_elsewhere ? 1 : 0
+  provider = aws.control_tower
+
+  name                      = "${var.name}-forward-ct-dlq"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+  tags                      = local.tags
+}
+
+data "aws_iam_policy_document" "control_tower_forward_dlq" {
+  count = local.control_tower_elsewhere ? 1 : 0
+
+  statement {
+    sid       = "OnlyTheForwardRuleSendsUndeliveredEvents"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.control_tower_forward_dlq[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.control_tower_forward[0].arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "control_tower_forward_dlq" {
+  count    = local.control_tower_elsewhere ? 1 : 0
+  provider = aws.control_tower
+
+  queue_url = aws_sqs_queue.control_tower_forward_dlq[0].id
+  policy    = data.aws_iam_policy_document.control_tower_forward_dlq[0].json
+}
+
+# ---------------------------------------------------------------------------
+# The forwarding rules' role: PutEvents on exactly the tooling bus
+# ---------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "forward_assume_role" {
+  statement {
+    sid     = "EventBridgeForwardRules"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    # Only this account's forwarding rules may use the role (confused-deputy
+    # guard).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values = concat(
+        [for key in sort(keys(local.forward_rules)) : aws_cloudwatch_event_rule.forward[key].arn],
+        aws_cloudwatch_event_rule.control_tower_forward[*].arn,
+      )
+    }
+  }
+}
+
+resource "aws_iam_role" "forward" {
+  name               = "${var.name}-forward"
+  description        = "Lets the ${var.name} forwarding rules put the account lifecycle events on the tooling bus."
+  assume_role_policy = data.aws_iam_policy_document.forward_assume_role.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "forward" {
+  statement {
+    sid       = "PutOnTheToolingBusOnly"
+    effect    = "Allow"
+    actions   = ["events:PutEvents"]
+    resources = [var.tooling_event_bus_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "forward" {
+  name   = "${var.name}-forward"
+  role   = aws_iam_role.forward.id
+  policy = data.aws_iam_policy_document.forward.json
+}
