@@ -64,8 +64,9 @@ pub struct Config {
     /// Roles tried in this order in every member account; the first that can be assumed is
     /// used.
     pub access_roles: Vec<String>,
-    /// Tooling mode: the management account's broker role, assumed first; Organizations is
-    /// read and member accounts are entered through its session. `None`: the function's own
+    /// Tooling mode: the management account's broker role, assumed first; member accounts are
+    /// entered through its session, and Organizations is read with the function's own
+    /// credentials under the organization's delegation policy. `None`: the function's own
     /// credentials are the management account's.
     pub management_role_arn: Option<String>,
     pub role_name: String,

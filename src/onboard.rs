@@ -36,8 +36,10 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// In tooling mode (`ONBOARD_MANAGEMENT_ROLE_ARN`), STS and Organizations use the broker
-    /// session; EventBridge, CloudTrail and Secrets Manager stay in the function's own account.
+    /// In tooling mode (`ONBOARD_MANAGEMENT_ROLE_ARN`), STS uses the broker session, whose only
+    /// right is to assume the access roles. Everything else signs as the function itself:
+    /// Organizations reads through the organization's delegation policy (infra/management),
+    /// EventBridge, CloudTrail and Secrets Manager in the function's own account.
     pub fn new(base: SdkConfig, cfg: &Config) -> Result<Self, TfcError> {
         // The SDK has no timeout of its own for an answer that never comes: one attempt is
         // given up after ONBOARD_AWS_TIMEOUT_MS and retried like any transient error, so a
@@ -57,7 +59,7 @@ impl Clients {
         };
         Ok(Self {
             sts: crate::aws::sdk_client!(aws_sdk_sts, &management),
-            organizations: crate::aws::sdk_client!(aws_sdk_organizations, &management),
+            organizations: crate::aws::sdk_client!(aws_sdk_organizations, &base),
             events: crate::aws::sdk_client!(aws_sdk_eventbridge, &base),
             cloudtrail: crate::aws::sdk_client!(aws_sdk_cloudtrail, &base),
             tfc: TfcClient::new(cfg, secrets)?,

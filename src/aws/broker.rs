@@ -1,7 +1,8 @@
 //! Tooling mode: the function runs outside the management account and reaches the
 //! organization through the management account's broker role (`ONBOARD_MANAGEMENT_ROLE_ARN`).
-//! Its session signs the Organizations reads and the AssumeRole into each member account,
-//! whose access roles trust only the management account.
+//! Its session signs only the AssumeRole into each member account, whose access roles trust
+//! only the management account; Organizations is read with the function's own credentials,
+//! under the organization's delegation policy.
 
 use std::time::{Duration, SystemTime};
 
