@@ -154,6 +154,8 @@ def delegated(policy: _ResourcePolicy | None, caller_arn: str, principal_arn: st
     context = {"aws:PrincipalArn": principal_arn, "aws:PrincipalAccount": account}
     statements = _listed(json.loads(policy.content).get("Statement", []))
     matching = [s for s in statements if _matches(s, names, f"organizations:{action}", resource, context)]
+    if any(s.get("Effect") == "Deny" for s in matching):
+        return False
     return any(s.get("Effect") == "Allow" for s in matching)
 
 
