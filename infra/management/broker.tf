@@ -13,6 +13,13 @@
 # administrator of some service, for every principal of the account, to get
 # the reads (README, "Deploy from a tooling account").
 
+locals {
+  # The principals of the tooling account the broker trusts and the delegation
+  # policy names: its function's role and the operators' roles, nothing else.
+  tooling_account_root = "arn:${local.partition}:iam::${local.tooling_account_id}:root"
+  tooling_principals   = concat([var.tooling_role_arn], var.operator_role_arns)
+}
+
 module "organizations_reads" {
   source = "../modules/organizations-reads"
 
@@ -35,13 +42,13 @@ data "aws_iam_policy_document" "broker_trust" {
     # applied before or after it.
     principals {
       type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.tooling_account_id}:root"]
+      identifiers = [local.tooling_account_root]
     }
 
     condition {
       test     = "ArnEquals"
       variable = "aws:PrincipalArn"
-      values   = concat([var.tooling_role_arn], var.operator_role_arns)
+      values   = local.tooling_principals
     }
   }
 }
@@ -96,13 +103,13 @@ data "aws_iam_policy_document" "delegation" {
 
       principals {
         type        = "AWS"
-        identifiers = ["arn:${local.partition}:iam::${local.tooling_account_id}:root"]
+        identifiers = [local.tooling_account_root]
       }
 
       condition {
         test     = "ArnEquals"
         variable = "aws:PrincipalArn"
-        values   = concat([var.tooling_role_arn], var.operator_role_arns)
+        values   = local.tooling_principals
       }
     }
   }

@@ -50,13 +50,15 @@ def test_the_broker_trusts_only_the_tooling_function_role(management: Module):
     assert trust["actions"] == ["sts:AssumeRole"]
     assert trust.get("effect", "Allow") == "Allow"
     assert trust["principals"] == [
-        {"type": "AWS", "identifiers": ["arn:${local.partition}:iam::${local.tooling_account_id}:root"]}
+        {"type": "AWS", "identifiers": ["${local.tooling_account_root}"]}
     ]
     (condition,) = trust["condition"]
     assert condition == {
         "test": "ArnEquals", "variable": "aws:PrincipalArn",
-        "values": "${concat([var.tooling_role_arn], var.operator_role_arns)}",
+        "values": "${local.tooling_principals}",
     }
+    assert management.locals["tooling_account_root"] == "arn:${local.partition}:iam::${local.tooling_account_id}:root"
+    assert management.locals["tooling_principals"] == "${concat([var.tooling_role_arn], var.operator_role_arns)}"
     assert management.variables["operator_role_arns"]["default"] == []
     assert management.locals["tooling_account_id"] == '${split(":", var.tooling_role_arn)[4]}'
     role = management.resource("aws_iam_role", "broker")
@@ -134,14 +136,14 @@ def test_the_delegation_policy_names_exactly_the_tooling_account_and_roles(manag
         assert statement["for_each"] == "${module.organizations_reads.statements}"
         # Exactly the tooling account as principal...
         assert statement["principals"] == [
-            {"type": "AWS", "identifiers": ["arn:${local.partition}:iam::${local.tooling_account_id}:root"]}
+            {"type": "AWS", "identifiers": ["${local.tooling_account_root}"]}
         ]
         # ...and of its principals, exactly the function's role and the operators' roles:
         # the ones the broker trusts.
         (condition,) = statement["condition"]
         assert condition == {
             "test": "ArnEquals", "variable": "aws:PrincipalArn",
-            "values": "${concat([var.tooling_role_arn], var.operator_role_arns)}",
+            "values": "${local.tooling_principals}",
         }
     (trust,) = policy_statements(management.data_source("aws_iam_policy_document", "broker_trust"))
     assert [trust["principals"], trust["condition"]] == [_delegation(management)[0]["principals"],
