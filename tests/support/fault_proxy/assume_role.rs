@@ -95,8 +95,7 @@ pub(super) async fn check_assume_role(
     match trust_policy_in(shared, incoming, &role).await {
         // The ARN must be the role's own, path included: a role is not found by its name.
         Ok(Some((arn, trust)))
-            if arn == role_arn
-                && allows(&trust, &caller, "sts:AssumeRole", Resource::Itself) =>
+            if arn == role_arn && allows(&trust, &caller, "sts:AssumeRole", Resource::Itself) =>
         {
             None
         }

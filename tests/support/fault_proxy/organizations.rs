@@ -198,9 +198,7 @@ fn resource_arn(
         "DescribeOrganizationalUnit" => "OrganizationalUnitId",
         "ListParents" => "ChildId",
         "ListTagsForResource" => "ResourceId",
-        "ListChildren" | "ListAccountsForParent" | "ListOrganizationalUnitsForParent" => {
-            "ParentId"
-        }
+        "ListChildren" | "ListAccountsForParent" | "ListOrganizationalUnitsForParent" => "ParentId",
         _ => return None,
     };
     let id = params.get(param)?.as_str()?;

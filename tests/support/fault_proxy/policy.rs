@@ -23,12 +23,7 @@ impl Caller {
     /// `aws:PrincipalArn` is for a role session, and how a policy names it as a principal.
     /// STS's session ARN leaves out the role's path, so a role with a path is seen without it.
     fn role_arn(&self) -> Option<String> {
-        let role = self
-            .arn
-            .split_once(":assumed-role/")?
-            .1
-            .split('/')
-            .next()?;
+        let role = self.arn.split_once(":assumed-role/")?.1.split('/').next()?;
         Some(format!(
             "arn:{}:iam::{}:role/{role}",
             self.partition(),
