@@ -1264,7 +1264,7 @@ async fn proxy_emulates_the_organization_delegation_policy() {
         .send()
         .await
         .unwrap();
-    assert_eq!(tags.tags(), [tag.clone()]);
+    assert_eq!(tags.tags(), std::slice::from_ref(&tag));
     admin
         .tag_resource()
         .resource_id(&id)

@@ -292,12 +292,15 @@ fn policy_api(
     };
     // The tag calls name the policy by its id, which must be the organization's policy.
     let target = || match (&current, params.get("ResourceId").and_then(Value::as_str)) {
-        (Some(p), Some(id)) if p.id == id => Ok(p.clone()),
-        _ => Err(incoming.error(
+        (Some(p), Some(id)) if p.id == id => Some(p.clone()),
+        _ => None,
+    };
+    let missing = || {
+        incoming.error(
             400,
             "TargetNotFoundException",
             "You specified a target that doesn't exist.",
-        )),
+        )
     };
     match incoming.action.as_str() {
         "PutResourcePolicy" => {
@@ -361,24 +364,24 @@ fn policy_api(
             None => not_found(),
         },
         "ListTagsForResource" => match target() {
-            Ok(p) => json_response(json!({"Tags": p
+            Some(p) => json_response(json!({"Tags": p
                 .tags
                 .iter()
                 .map(|(k, v)| json!({"Key": k, "Value": v}))
                 .collect::<Vec<_>>()})),
-            Err(response) => response,
+            None => missing(),
         },
         "TagResource" => match (target(), parse_tags(params.get("Tags"))) {
-            (Err(response), _) => response,
+            (None, _) => missing(),
             (_, Err(message)) => invalid("INVALID_INPUT", &message),
-            (Ok(mut p), Ok(tags)) => {
+            (Some(mut p), Ok(tags)) => {
                 p.tags.extend(tags);
                 policies.insert(organization.id.clone(), p);
                 json_response(json!({}))
             }
         },
         "UntagResource" => match target() {
-            Ok(mut p) => {
+            Some(mut p) => {
                 for key in params
                     .get("TagKeys")
                     .and_then(Value::as_array)
@@ -391,7 +394,7 @@ fn policy_api(
                 policies.insert(organization.id.clone(), p);
                 json_response(json!({}))
             }
-            Err(response) => response,
+            None => missing(),
         },
         other => incoming.error(
             400,
