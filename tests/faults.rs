@@ -228,7 +228,14 @@ async fn slow_answers_past_the_client_timeout_are_retried_and_never_duplicate_th
         started.elapsed()
     );
     // The abandoned create still lands on the server after the client gave up; wait for it.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            statuses(&env.tfc, "POST", VARSETS).len() >= 2
+        })
+        .await,
+        "the abandoned create never reached the server: {:?}",
+        statuses(&env.tfc, "POST", VARSETS)
+    );
     let posts = statuses(&env.tfc, "POST", VARSETS);
     assert_eq!(posts.len(), 2, "{posts:?}");
     assert!(

@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::Write;
-use std::process::Command;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -161,6 +161,48 @@ fn scratch_file(name: &str, contents: &str) -> std::path::PathBuf {
     path
 }
 
+/// `cargo lambda invoke` of the sample event in `file`. It waits for the watcher to have built
+/// the function; a build that fails leaves the watcher (`--ignore-changes`) and the invoke
+/// waiting for ever, so the watcher's log is read for a compile error while it waits, and the
+/// wait is bounded.
+async fn invoke(port: &str, file: &std::path::Path, log_path: &std::path::Path) -> Output {
+    let call = tokio::process::Command::new("cargo")
+        .args([
+            "lambda",
+            "invoke",
+            "tfc-onboarder",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            port,
+            "--output-format",
+            "json",
+            "--data-file",
+        ])
+        .arg(file)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .kill_on_drop(true)
+        .output();
+    tokio::pin!(call);
+    let started = Instant::now();
+    loop {
+        tokio::select! {
+            out = &mut call => return out.expect("cargo lambda invoke"),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                assert!(
+                    !log.contains("error: could not compile"),
+                    "cargo lambda watch could not build the function:\n{log}"
+                );
+                assert!(
+                    started.elapsed() < Duration::from_secs(900),
+                    "cargo lambda invoke did not answer within 15 minutes; watch log:\n{log}"
+                );
+            }
+        }
+    }
+}
+
 /// Runs `cargo lambda watch` and `cargo lambda invoke` exactly as the README shows, with the
 /// sample events, bound to 127.0.0.1 only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,35 +251,12 @@ async fn the_function_runs_under_cargo_lambda_watch_and_invoke() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let invoke_port = port.clone();
-    let invoke = move |file: &std::path::Path| {
-        Command::new("cargo")
-            .args([
-                "lambda",
-                "invoke",
-                "tfc-onboarder",
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-                &invoke_port,
-                "--output-format",
-                "json",
-                "--data-file",
-            ])
-            .arg(file)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("cargo lambda invoke")
-    };
     let event = scratch_file(
         "event.json",
         &sample_event("create-account-result.json", &account).to_string(),
     );
     // The first invoke compiles the function, which can take minutes on a cold cache.
-    let first = invoke.clone();
-    let out = tokio::task::spawn_blocking(move || first(&event))
-        .await
-        .expect("invoke");
+    let out = invoke(&port, &event, &log_path).await;
     let watch_log = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(
         out.status.success(),
@@ -263,9 +282,7 @@ async fn the_function_runs_under_cargo_lambda_watch_and_invoke() {
         "failed.json",
         &sample_event("create-account-result-failed.json", &account).to_string(),
     );
-    let out = tokio::task::spawn_blocking(move || invoke(&failed))
-        .await
-        .expect("invoke");
+    let out = invoke(&port, &failed, &log_path).await;
     let skipped: Value = serde_json::from_slice(&out.stdout).expect("skip response");
     assert_eq!(skipped["outcome"], "skipped");
 

@@ -91,7 +91,15 @@ async fn a_variable_whose_add_did_not_happen_is_added_again() {
     ));
     let r = report(env.handle(&manual(&slow)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The slow POST lands after the one that replaced it: look once both have answered.
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            statuses(&env.tfc, "POST", VARS).len() >= 2
+        })
+        .await,
+        "the slow add never reached the server: {:?}",
+        statuses(&env.tfc, "POST", VARS)
+    );
     assert_eq!(set_vars(&env.tfc, &set_name(&slow)), default_vars(&slow));
 }
 
@@ -134,17 +142,18 @@ async fn an_aws_call_slower_than_the_client_waits_is_given_up_and_retried() {
     });
     let r = report(env.handle(&manual(&account)).await);
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let creates: Vec<u16> = env
-        .proxy
-        .calls()
-        .iter()
-        .filter(|c| c.action == "CreateRole")
-        .map(|c| c.status)
-        .collect();
+    // The stalled create is recorded once moto has answered it, after its 3 s delay.
+    let creates_seen = || {
+        env.proxy
+            .calls()
+            .iter()
+            .filter(|c| c.action == "CreateRole")
+            .count()
+    };
     assert!(
-        creates.len() >= 2,
-        "the stalled create was given up and sent again: {creates:?}"
+        eventually(Duration::from_secs(15), || creates_seen() >= 2).await,
+        "the stalled create was given up and sent again: {} CreateRole calls",
+        creates_seen()
     );
     assert_complete(&env, &account).await;
 }

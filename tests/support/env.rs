@@ -218,6 +218,22 @@ pub fn statuses(tfc: &TfcFake, method: &str, suffix: &str) -> Vec<u16> {
     hits.into_iter().map(|r| r.status).collect()
 }
 
+/// Looks every 50 ms until `done` holds, for at most `within`, and says whether it did: for
+/// work the test cannot join, such as a call a client gave up on that still reaches the
+/// server later. A fixed sleep guesses how late that is; on a loaded machine it guesses wrong.
+pub async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let give_up = tokio::time::Instant::now() + within;
+    loop {
+        if done() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= give_up {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Resolves once the fake has picked up every injected fault (a fault is taken as its request
 /// arrives, before any injected delay), so the test can act while that request is in flight.
 pub async fn fault_taken(tfc: &TfcFake) {
