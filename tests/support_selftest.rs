@@ -1013,6 +1013,15 @@ async fn a_slow_call_the_client_gave_up_on_still_reaches_moto() {
     }
 }
 
+/// Asserts that a call failed with AWS's error `code`.
+fn refused<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    answer: Result<T, E>,
+    code: &str,
+) {
+    let e = answer.expect_err(code);
+    assert_eq!(e.code(), Some(code), "{e:?}");
+}
+
 /// A delegation policy statement that allows `actions` on `resources` to `principal`.
 fn delegate(principal: &str, actions: &[&str], resources: serde_json::Value) -> serde_json::Value {
     json!({"Effect": "Allow", "Principal": {"AWS": principal}, "Action": actions,
@@ -1183,10 +1192,14 @@ async fn proxy_emulates_the_organization_delegation_policy() {
     let root = format!("arn:aws:iam::{member}:root");
 
     // Without a policy: nothing to describe or delete, and a member's reads are denied.
-    let e = admin.describe_resource_policy().send().await.unwrap_err();
-    assert_eq!(e.code(), Some("ResourcePolicyNotFoundException"), "{e:?}");
-    let e = admin.delete_resource_policy().send().await.unwrap_err();
-    assert_eq!(e.code(), Some("ResourcePolicyNotFoundException"), "{e:?}");
+    refused(
+        admin.describe_resource_policy().send().await,
+        "ResourcePolicyNotFoundException",
+    );
+    refused(
+        admin.delete_resource_policy().send().await,
+        "ResourcePolicyNotFoundException",
+    );
     let e = describe_target().await.unwrap_err();
     assert_eq!(e.code(), Some("AccessDeniedException"), "{e:?}");
     assert_eq!(
@@ -1207,20 +1220,20 @@ async fn proxy_emulates_the_organization_delegation_policy() {
         &["organizations:DescribeAccount"],
         accounts.clone(),
     )]);
-    let e = reader
-        .put_resource_policy()
-        .content(&allow_describe)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Some("AccessDeniedException"), "{e:?}");
+    refused(
+        reader
+            .put_resource_policy()
+            .content(&allow_describe)
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
     for bad in [
         "not json".to_owned(),
         json!({"Statement": []}).to_string(),
         "x".repeat(40_001),
     ] {
-        let e = put(bad).send().await.unwrap_err();
-        assert_eq!(e.code(), Some("InvalidInputException"), "{e:?}");
+        refused(put(bad).send().await, "InvalidInputException");
     }
     assert!(
         admin.describe_resource_policy().send().await.is_err(),
@@ -1258,12 +1271,8 @@ async fn proxy_emulates_the_organization_delegation_policy() {
         described.resource_policy().and_then(|p| p.content()),
         Some(allow_describe.as_str())
     );
-    let tags = admin
-        .list_tags_for_resource()
-        .resource_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let tags_of = || admin.list_tags_for_resource().resource_id(&id).send();
+    let tags = tags_of().await.unwrap();
     assert_eq!(tags.tags(), std::slice::from_ref(&tag));
     admin
         .tag_resource()
@@ -1279,23 +1288,19 @@ async fn proxy_emulates_the_organization_delegation_policy() {
         .send()
         .await
         .unwrap();
-    let tags = admin
-        .list_tags_for_resource()
-        .resource_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let tags = tags_of().await.unwrap();
     assert_eq!(
         tags.tags().iter().map(|t| t.key()).collect::<Vec<_>>(),
         ["team"]
     );
-    let e = admin
-        .list_tags_for_resource()
-        .resource_id("rp-00000000")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Some("TargetNotFoundException"), "{e:?}");
+    refused(
+        admin
+            .list_tags_for_resource()
+            .resource_id("rp-00000000")
+            .send()
+            .await,
+        "TargetNotFoundException",
+    );
 
     // A matching statement lets the member read, answered from the management account.
     let got = describe_target().await.expect("delegated");
@@ -1305,23 +1310,17 @@ async fn proxy_emulates_the_organization_delegation_policy() {
         Some("delegated-target")
     );
     // Not the actions or the resources it does not name.
-    let e = reader.list_accounts().send().await.unwrap_err();
-    assert_eq!(e.code(), Some("AccessDeniedException"), "{e:?}");
-    let e = reader
-        .list_parents()
-        .child_id(&target)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Some("AccessDeniedException"), "{e:?}");
+    refused(reader.list_accounts().send().await, "AccessDeniedException");
+    refused(
+        reader.list_parents().child_id(&target).send().await,
+        "AccessDeniedException",
+    );
 
     // Put replaces the policy (same id); tags are for the creation only.
-    let e = put(allow_describe.clone())
-        .tags(tag)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Some("InvalidInputException"), "{e:?}");
+    refused(
+        put(allow_describe.clone()).tags(tag).send().await,
+        "InvalidInputException",
+    );
     let mut denied = delegate(&root, &["organizations:Describe*"], json!("*"));
     denied["Effect"] = json!("Deny");
     let replaced = put(policy(vec![
@@ -1338,8 +1337,7 @@ async fn proxy_emulates_the_organization_delegation_policy() {
             .and_then(|s| s.id()),
         Some(id.as_str())
     );
-    let e = describe_target().await.unwrap_err();
-    assert_eq!(e.code(), Some("AccessDeniedException"), "Deny wins: {e:?}");
+    refused(describe_target().await, "AccessDeniedException"); // Deny wins
 
     // Conditions: the member's role by aws:PrincipalArn holds; a condition on another key
     // does not.
@@ -1374,17 +1372,14 @@ async fn proxy_emulates_the_organization_delegation_policy() {
     .send()
     .await
     .unwrap();
-    let e = describe_target().await.unwrap_err();
-    assert_eq!(
-        e.code(),
-        Some("AccessDeniedException"),
-        "another key: {e:?}"
-    );
+    refused(describe_target().await, "AccessDeniedException"); // another key
 
     // Deleted: gone, and the member is denied again; the management account never is.
     admin.delete_resource_policy().send().await.unwrap();
-    let e = admin.describe_resource_policy().send().await.unwrap_err();
-    assert_eq!(e.code(), Some("ResourcePolicyNotFoundException"), "{e:?}");
+    refused(
+        admin.describe_resource_policy().send().await,
+        "ResourcePolicyNotFoundException",
+    );
     assert_eq!(
         describe_target().await.unwrap_err().code(),
         Some("AccessDeniedException")

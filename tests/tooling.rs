@@ -19,6 +19,7 @@ use support::fault_proxy::Call;
 use support::moto::{sdk_config_at, Moto};
 use support::tfc_fake::{FakeOptions, TfcFake};
 use tfc_onboarder::doctor::{Diagnosis, Status};
+use tfc_onboarder::error::HandlerError;
 use tfc_onboarder::handler::Response;
 use tfc_onboarder::report::Outcome;
 use tfc_onboarder::{Clients, Config, Onboarder};
@@ -190,6 +191,17 @@ impl Tooling {
         }
     }
 
+    /// The error of an onboarding from the account's creation event, and its text.
+    async fn onboarding_fails(&self, account: &str) -> (HandlerError, String) {
+        let e = error(
+            self.env
+                .handle(&sample_event("create-account-result.json", account))
+                .await,
+        );
+        let message = e.to_string();
+        (e, message)
+    }
+
     /// AssumeRole calls of the broker role.
     fn broker_calls(&self) -> Vec<Call> {
         self.env
@@ -349,12 +361,7 @@ async fn a_broker_that_cannot_be_assumed_fails_at_once_naming_the_variable_and_c
     let account = t.env.new_account("broker-refused", &[]).await;
     t.env.clear_counts();
 
-    let e = error(
-        t.env
-            .handle(&sample_event("create-account-result.json", &account))
-            .await,
-    );
-    let message = e.to_string();
+    let (e, message) = t.onboarding_fails(&account).await;
     assert!(
         e.error_type().starts_with("NonRetryable."),
         "{}: {message}",
@@ -463,12 +470,7 @@ async fn without_the_delegation_an_onboarding_fails_at_once_naming_the_policy_an
         let roles_before = role_names(&iam).await;
         t.env.clear_counts();
 
-        let e = error(
-            t.env
-                .handle(&sample_event("create-account-result.json", &account))
-                .await,
-        );
-        let message = e.to_string();
+        let (e, message) = t.onboarding_fails(&account).await;
         assert_eq!(e.error_type(), "NonRetryable.DescribeAccount", "{message}");
         names_the_delegation(&t, &message);
         for needle in ["organizations:DescribeAccount", "AccessDeniedException"] {
