@@ -104,7 +104,18 @@ impl Check {
     /// A read that failed: AccessDenied names the action to allow; anything else is shown
     /// as AWS said it.
     fn aws_failure(check: &'static str, what: &str, e: &AwsError) -> Self {
-        Self::fail(check, format!("{what}: {e}"), aws_fix(e))
+        // The refusal's own text carries the fix, which the check shows on its own line.
+        let summary = match NotDelegated::behind(e) {
+            Some(refused) => format!(
+                "{what}: {} failed ({}): {}: the organization's delegation policy does not let {} read Organizations",
+                e.operation,
+                e.code.as_deref().unwrap_or_default(),
+                refused.message,
+                refused.principal
+            ),
+            None => format!("{what}: {e}"),
+        };
+        Self::fail(check, summary, aws_fix(e))
     }
 }
 
