@@ -173,8 +173,8 @@ async fn an_old_account_with_no_access_role_fails_at_once_naming_every_role_trie
 async fn a_new_account_is_polled_in_rounds_over_every_role_and_onboarded_once_it_opens() {
     let env = TestEnv::new(&[]).await;
     let account = env.new_account("opens-later", &[]).await;
-    let opens = std::time::Instant::now() + Duration::from_secs(3);
-    env.proxy.close_account_until(&account, opens);
+    env.proxy
+        .close_account_from_first_assume_role(&account, Duration::from_secs(3));
 
     let r = report(
         env.handle(&sample_event("create-account-result.json", &account))
@@ -182,6 +182,10 @@ async fn a_new_account_is_polled_in_rounds_over_every_role_and_onboarded_once_it
     );
     assert_eq!(r.outcome, Outcome::Onboarded, "{r:?}");
     assert_eq!(access_role(&r), json!(OAAR));
+    let opens = env
+        .proxy
+        .closed_until(&account)
+        .expect("closed at the first AssumeRole");
     let calls = env.proxy.assume_role_calls(&account);
     let seen = attempts(&calls);
     let (last, denied) = seen.split_last().expect("calls");
@@ -199,9 +203,8 @@ async fn a_new_account_is_polled_in_rounds_over_every_role_and_onboarded_once_it
         .filter(|(_, (role, status))| role == OAAR && *status == 403)
         .all(|(c, _)| c.at < opens));
     // At most 2 calls in any second: a round of two roles about once a second while closed,
-    // not dozens. Counted from the first call rather than from when the test closed the
-    // account, because a loaded machine may take a second or two to get there; slowness only
-    // ever makes fewer rounds, so the upper bound holds however busy the machine is.
+    // not dozens. The account closed at the first call, so however busy the machine, there
+    // was at least one round; slowness only ever makes fewer, so the upper bound holds too.
     assert!(peak_per_second(&calls) <= 2, "{seen:?}");
     let closed_for = opens.saturating_duration_since(calls[0].at).as_secs_f64();
     let rounds = denied.len() / 2;

@@ -610,8 +610,30 @@ async fn strict_assume_role_needs_the_role_and_a_trust_policy_that_lets_the_call
     assume_via(&sts, &arn("OrganizationAccountAccessRole"))
         .await
         .expect("open again");
+    // Closed from the first AssumeRole: not before it, and for the time given from then.
+    proxy.close_account_from_first_assume_role(&account, Duration::from_millis(300));
+    assert_eq!(
+        proxy.closed_until(&account).map(|t| t > Instant::now()),
+        Some(false)
+    );
+    let first = Instant::now();
+    let closed = assume_via(&sts, &arn("OrganizationAccountAccessRole"))
+        .await
+        .unwrap_err();
+    assert_eq!(closed.code(), Some("AccessDenied"));
+    let opens = proxy
+        .closed_until(&account)
+        .expect("closed at the first call");
+    assert!(
+        opens >= first + Duration::from_millis(300),
+        "closed from the call"
+    );
+    tokio::time::sleep_until(opens.into()).await;
+    assume_via(&sts, &arn("OrganizationAccountAccessRole"))
+        .await
+        .expect("open again");
     let calls = proxy.assume_role_calls(&account);
-    assert_eq!(calls.len(), 13);
+    assert_eq!(calls.len(), 15);
     assert!(calls.windows(2).all(|w| w[0].at <= w[1].at));
     assert!(fault_proxy::peak_per_second(&calls) >= 2);
     assert_eq!(fault_proxy::peak_per_second(&calls[..1]), 1);

@@ -63,13 +63,20 @@ pub(super) async fn check_assume_role(
             &format!("{role_arn} is not a valid role ARN"),
         ));
     };
-    let closed = shared
-        .closed_until
-        .lock()
-        .unwrap()
-        .get(&role.account)
-        .is_some_and(|until| Instant::now() < *until)
-        || deny;
+    let closed = {
+        let mut closed_until = shared.closed_until.lock().unwrap();
+        if let Some(closed_for) = shared
+            .closed_from_first
+            .lock()
+            .unwrap()
+            .remove(&role.account)
+        {
+            closed_until.insert(role.account.clone(), Instant::now() + closed_for);
+        }
+        closed_until
+            .get(&role.account)
+            .is_some_and(|until| Instant::now() < *until)
+    } || deny;
     let strict = shared.strict_assume_role.load(Ordering::SeqCst);
     if !closed && !strict {
         return None;

@@ -150,6 +150,8 @@ struct Shared {
     /// Accounts that deny every AssumeRole until the given instant: a brand-new account whose
     /// roles AWS has not propagated yet.
     closed_until: Mutex<HashMap<String, Instant>>,
+    /// Accounts that close at their first AssumeRole, for the given time.
+    closed_from_first: Mutex<HashMap<String, Duration>>,
     /// Caller account and ARN by access key; moto's mapping of a key never changes.
     identities: Mutex<HashMap<String, policy::Caller>>,
     /// The organizations' delegation policies (see `organizations`).
@@ -174,6 +176,7 @@ impl FaultProxy {
             oidc_update: tokio::sync::Mutex::new(()),
             strict_assume_role: AtomicBool::new(true),
             closed_until: Mutex::new(HashMap::new()),
+            closed_from_first: Mutex::new(HashMap::new()),
             identities: Mutex::new(HashMap::new()),
             delegation: organizations::Delegation::default(),
             chaos: Mutex::new(None),
@@ -220,6 +223,27 @@ impl FaultProxy {
             .lock()
             .unwrap()
             .insert(account.to_owned(), until);
+    }
+
+    /// Like `close_account_until`, but the account closes at its first AssumeRole: a test's
+    /// "closed for three seconds" then means three seconds of polling, however long a loaded
+    /// machine took to get to the first one.
+    pub fn close_account_from_first_assume_role(&self, account: &str, closed_for: Duration) {
+        self.shared
+            .closed_from_first
+            .lock()
+            .unwrap()
+            .insert(account.to_owned(), closed_for);
+    }
+
+    /// When `account` opens (again), if it has been closed.
+    pub fn closed_until(&self, account: &str) -> Option<Instant> {
+        self.shared
+            .closed_until
+            .lock()
+            .unwrap()
+            .get(account)
+            .copied()
     }
 
     /// Random faults on a share of all calls from now on (calls that match an injected fault
