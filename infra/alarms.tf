@@ -21,18 +21,18 @@ locals {
         threshold   = 0
       }
       failure-queue-not-empty = {
-        description = "A direct asynchronous invocation of the ${var.name} function failed after Lambda's retries; the event is in ${aws_sqs_queue.failures.name}."
+        description = "A direct asynchronous invocation of the ${var.name} function failed after Lambda's retries; the event is in ${module.failures.name}."
         namespace   = "AWS/SQS"
         metric      = "ApproximateNumberOfMessagesVisible"
-        dimensions  = { QueueName = aws_sqs_queue.failures.name }
+        dimensions  = { QueueName = module.failures.name }
         statistic   = "Maximum"
         threshold   = 0
       }
       events-failed-not-empty = {
-        description = "An account could not be onboarded or offboarded after every receive of its event; the event is in ${aws_sqs_queue.events_failed.name}. Redrive it to ${aws_sqs_queue.events.name} once the cause (in the function log) is fixed."
+        description = "An account could not be onboarded or offboarded after every receive of its event; the event is in ${module.events_failed.name}. Redrive it to ${aws_sqs_queue.events.name} once the cause (in the function log) is fixed."
         namespace   = "AWS/SQS"
         metric      = "ApproximateNumberOfMessagesVisible"
-        dimensions  = { QueueName = aws_sqs_queue.events_failed.name }
+        dimensions  = { QueueName = module.events_failed.name }
         statistic   = "Maximum"
         threshold   = 0
       }
@@ -58,10 +58,10 @@ locals {
         threshold   = 0
       }
       events-dlq-not-empty = {
-        description = "EventBridge could not queue an account event for the ${var.name} function, or EventBridge Scheduler could not start its sweep; the event is in ${aws_sqs_queue.events_dlq.name}. Send the event to ${aws_sqs_queue.events.name} (or start the sweep) once the cause is fixed."
+        description = "EventBridge could not queue an account event for the ${var.name} function, or EventBridge Scheduler could not start its sweep; the event is in ${module.events_dlq.name}. Send the event to ${aws_sqs_queue.events.name} (or start the sweep) once the cause is fixed."
         namespace   = "AWS/SQS"
         metric      = "ApproximateNumberOfMessagesVisible"
-        dimensions  = { QueueName = aws_sqs_queue.events_dlq.name }
+        dimensions  = { QueueName = module.events_dlq.name }
         statistic   = "Maximum"
         threshold   = 0
       }
@@ -89,7 +89,7 @@ locals {
     # queue.
     {
       for key in keys(local.enabled_event_rules) : "${replace(key, "_", "-")}-failed-invocations" => {
-        description = "EventBridge could not queue an event of the ${aws_cloudwatch_event_rule.account[key].name} rule for the ${var.name} function; it is in ${aws_sqs_queue.events_dlq.name}."
+        description = "EventBridge could not queue an event of the ${aws_cloudwatch_event_rule.account[key].name} rule for the ${var.name} function; it is in ${module.events_dlq.name}."
         namespace   = "AWS/Events"
         metric      = "FailedInvocations"
         # A rule of a custom bus (tooling mode) has its metrics under both.
@@ -107,7 +107,7 @@ locals {
   # Region where its metrics are.
   control_tower_alarms = local.forward_control_tower_events ? {
     control-tower-forward-failed-invocations = {
-      description = "EventBridge could not forward a Control Tower event to the ${local.region} default bus; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
+      description = "EventBridge could not forward a Control Tower event to the ${local.region} default bus; it is in ${module.control_tower_forward_dlq[0].name}."
       namespace   = "AWS/Events"
       metric      = "FailedInvocations"
       dimensions  = { RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name }
@@ -115,10 +115,10 @@ locals {
       threshold   = 0
     }
     ct-forward-dlq-not-empty = {
-      description = "A Control Tower event could not be forwarded to ${local.region}; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
+      description = "A Control Tower event could not be forwarded to ${local.region}; it is in ${module.control_tower_forward_dlq[0].name}."
       namespace   = "AWS/SQS"
       metric      = "ApproximateNumberOfMessagesVisible"
-      dimensions  = { QueueName = aws_sqs_queue.control_tower_forward_dlq[0].name }
+      dimensions  = { QueueName = module.control_tower_forward_dlq[0].name }
       statistic   = "Maximum"
       threshold   = 0
     }

@@ -77,14 +77,14 @@ resource "aws_cloudwatch_event_target" "account" {
 
   # What EventBridge could not put on the queue is kept, not dropped.
   dead_letter_config {
-    arn = aws_sqs_queue.events_dlq.arn
+    arn = module.events_dlq.arn
   }
 
   # EventBridge checks that it may send to both queues when it needs to. On
   # an upgrade, the new target is in place before the one it replaces goes
   # (target_id "function": earlier versions of this module invoked the
   # function directly).
-  depends_on = [aws_sqs_queue_policy.events, aws_sqs_queue_policy.events_dlq]
+  depends_on = [aws_sqs_queue_policy.events, module.events_dlq]
 
   lifecycle {
     create_before_destroy = true
@@ -213,8 +213,8 @@ resource "aws_cloudwatch_event_target" "control_tower_forward" {
   }
 
   dead_letter_config {
-    arn = aws_sqs_queue.control_tower_forward_dlq[0].arn
+    arn = module.control_tower_forward_dlq[0].arn
   }
 
-  depends_on = [aws_sqs_queue_policy.control_tower_forward_dlq]
+  depends_on = [module.control_tower_forward_dlq]
 }

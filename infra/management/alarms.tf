@@ -9,16 +9,16 @@ locals {
   alarms = merge(
     {
       forward-dlq-not-empty = {
-        description = "An account event could not be forwarded to the ${var.name} tooling bus; it is in ${aws_sqs_queue.forward_dlq.name}."
+        description = "An account event could not be forwarded to the ${var.name} tooling bus; it is in ${module.forward_dlq.name}."
         namespace   = "AWS/SQS"
         metric      = "ApproximateNumberOfMessagesVisible"
-        dimensions  = { QueueName = aws_sqs_queue.forward_dlq.name }
+        dimensions  = { QueueName = module.forward_dlq.name }
         statistic   = "Maximum"
       }
     },
     {
       for key in keys(local.forward_rules) : "forward-${replace(key, "_", "-")}-failed-invocations" => {
-        description = "EventBridge could not forward an event of ${aws_cloudwatch_event_rule.forward[key].name} to the tooling bus; it is in ${aws_sqs_queue.forward_dlq.name}."
+        description = "EventBridge could not forward an event of ${aws_cloudwatch_event_rule.forward[key].name} to the tooling bus; it is in ${module.forward_dlq.name}."
         namespace   = "AWS/Events"
         metric      = "FailedInvocations"
         dimensions  = { RuleName = aws_cloudwatch_event_rule.forward[key].name }
@@ -31,17 +31,17 @@ locals {
   # metrics and queue are.
   control_tower_alarms = local.control_tower_elsewhere ? {
     forward-control-tower-failed-invocations = {
-      description = "EventBridge could not forward a Control Tower event to the ${var.name} tooling bus; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
+      description = "EventBridge could not forward a Control Tower event to the ${var.name} tooling bus; it is in ${module.control_tower_forward_dlq[0].name}."
       namespace   = "AWS/Events"
       metric      = "FailedInvocations"
       dimensions  = { RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name }
       statistic   = "Sum"
     }
     forward-ct-dlq-not-empty = {
-      description = "A Control Tower event could not be forwarded to the ${var.name} tooling bus; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
+      description = "A Control Tower event could not be forwarded to the ${var.name} tooling bus; it is in ${module.control_tower_forward_dlq[0].name}."
       namespace   = "AWS/SQS"
       metric      = "ApproximateNumberOfMessagesVisible"
-      dimensions  = { QueueName = aws_sqs_queue.control_tower_forward_dlq[0].name }
+      dimensions  = { QueueName = module.control_tower_forward_dlq[0].name }
       statistic   = "Maximum"
     }
   } : {}

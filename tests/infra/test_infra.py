@@ -14,6 +14,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
+from child_modules import dead_letter_queue
 from eventbridge import matches, validate
 from hcl_model import (
     EVENTS_DIR,
@@ -546,15 +547,15 @@ def test_event_invoke_config(module: Module):
     assert config["maximum_event_age_in_seconds"] == "${var.maximum_event_age_in_seconds}"
     (destination,) = config["destination_config"]
     (on_failure,) = destination["on_failure"]
-    assert on_failure["destination"] == "${aws_sqs_queue.failures.arn}"
+    assert on_failure["destination"] == "${module.failures.arn}"
 
 
 def test_failure_queue(module: Module):
-    queue = module.resource("aws_sqs_queue", "failures")
-    assert queue["message_retention_seconds"] == 14 * 24 * 3600
-    # Encrypted either way: SSE-SQS without a CMK, KMS with one.
-    assert queue["kms_master_key_id"] == "${var.kms_key_arn}"
-    assert queue["sqs_managed_sse_enabled"] == "${var.kms_key_arn == null ? true : null}"
+    # Kept 14 days and encrypted by the dead-letter-queue module (test_dead_letter_queue.py);
+    # Lambda sends with the function's role, so the queue has no policy.
+    queue = dead_letter_queue(module, "failures")
+    assert queue["kms_key_arn"] == "${var.kms_key_arn}"
+    assert "senders" not in queue
 
 
 def test_alarms(module: Module):
@@ -564,9 +565,9 @@ def test_alarms(module: Module):
         'errors = {description = "The ${var.name} function returned an error',
         'namespace = "AWS/Lambda", metric = "Errors", dimensions = {FunctionName = aws_lambda_function.this.function_name}',
         'failure-queue-not-empty = {',
-        'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.failures.name}',
+        'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = module.failures.name}',
         'events-dlq-not-empty = {',
-        'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.events_dlq.name}',
+        'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = module.events_dlq.name}',
         # Failed onboardings, a sweep's too: the function's own metric (src/metrics.rs).
         'onboarding-failures = {',
         'namespace = "TfcOnboarder", metric = "Onboardings", dimensions = {FunctionName = aws_lambda_function.this.function_name, Outcome = "failed"}, statistic = "Sum"',
@@ -582,7 +583,7 @@ def test_alarms(module: Module):
     forward = module.locals["control_tower_alarms"]
     assert forward.startswith("${local.forward_control_tower_events ? {")
     assert "dimensions = {RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name}" in forward
-    assert "dimensions = {QueueName = aws_sqs_queue.control_tower_forward_dlq[0].name}" in forward
+    assert "dimensions = {QueueName = module.control_tower_forward_dlq[0].name}" in forward
 
     resources = module.resources_of_type("aws_cloudwatch_metric_alarm")
     assert set(resources) == {"this", "control_tower"}
@@ -622,10 +623,12 @@ def test_alarm_topics_must_be_in_the_alarms_region(module: Module):
 def test_every_event_target_retries_and_keeps_what_it_cannot_deliver(module: Module):
     targets = module.resources_of_type("aws_cloudwatch_event_target")
     assert set(targets) == {"account", "control_tower_forward"}
-    queues = {"account": "${aws_sqs_queue.events_dlq.arn}", "control_tower_forward": "${aws_sqs_queue.control_tower_forward_dlq[0].arn}"}
+    queues = {"account": "${module.events_dlq.arn}", "control_tower_forward": "${module.control_tower_forward_dlq[0].arn}"}
+    # The queue policies must exist before a target may use the queues (the whole module
+    # call is waited for: the queue and its policy).
     policies = {
-        "account": ["${aws_sqs_queue_policy.events}", "${aws_sqs_queue_policy.events_dlq}"],
-        "control_tower_forward": ["${aws_sqs_queue_policy.control_tower_forward_dlq}"],
+        "account": ["${aws_sqs_queue_policy.events}", "${module.events_dlq}"],
+        "control_tower_forward": ["${module.control_tower_forward_dlq}"],
     }
     for name, target in targets.items():
         (retry,) = target["retry_policy"]
@@ -639,13 +642,13 @@ def test_every_event_target_retries_and_keeps_what_it_cannot_deliver(module: Mod
 
 
 def test_dead_letter_queues_are_encrypted_and_admit_only_their_rules(module: Module):
-    queue = module.resource("aws_sqs_queue", "events_dlq")
-    assert queue["kms_master_key_id"] == "${var.kms_key_arn}"
-    assert queue["sqs_managed_sse_enabled"] == "${var.kms_key_arn == null ? true : null}"
-    assert queue["message_retention_seconds"] == 14 * 24 * 3600
-    forward = module.resource("aws_sqs_queue", "control_tower_forward_dlq")
-    assert forward["provider"] == "${aws.control_tower}"
-    assert forward["sqs_managed_sse_enabled"] is True
+    # The queue, its encryption and its policy are the dead-letter-queue module's
+    # (test_dead_letter_queue.py); here: which key and which rules each queue gets.
+    queue = dead_letter_queue(module, "events_dlq")
+    assert queue["kms_key_arn"] == "${var.kms_key_arn}"
+    forward = dead_letter_queue(module, "control_tower_forward_dlq")
+    assert forward["providers"] == {"aws": "${aws.control_tower}"}
+    assert "kms_key_arn" not in forward, "SSE-SQS: the CMK is of another Region"
     assert forward["count"] == "${local.forward_control_tower_events ? 1 : 0}"
 
     expected_sources = {
@@ -653,15 +656,9 @@ def test_dead_letter_queues_are_encrypted_and_admit_only_their_rules(module: Mod
         "control_tower_forward_dlq": ["${aws_cloudwatch_event_rule.control_tower_forward[0].arn}"],
     }
     for name, sources in expected_sources.items():
-        (statement,) = policy_statements(module.data_source("aws_iam_policy_document", name))
-        assert statement.get("effect", "Allow") == "Allow"
-        assert statement["actions"] == ["sqs:SendMessage"]
-        assert statement["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com"]}]
-        (condition,) = statement["condition"]
-        assert condition["test"] == "ArnEquals" and condition["variable"] == "aws:SourceArn"
-        assert condition["values"] == sources, name
-        policy = module.resource("aws_sqs_queue_policy", name)
-        assert policy["policy"].startswith(f"${{data.aws_iam_policy_document.{name}"), name
+        senders = dead_letter_queue(module, name)["senders"]
+        assert senders["principal"] == "events.amazonaws.com", name
+        assert senders["source_arns"] == sources, name
 
 
 # ---------------------------------------------------------------------------
@@ -1052,7 +1049,7 @@ def test_put_events_only_on_the_ready_bus_when_enabled(function_statements: list
 def test_queue_logs_and_traces(function_statements: list[dict]):
     (send,) = _statements_with(function_statements, "sqs:SendMessage")
     assert send["actions"] == ["sqs:SendMessage"]
-    assert send["resources"] == ["${aws_sqs_queue.failures.arn}"]
+    assert send["resources"] == ["${module.failures.arn}"]
 
     # What Lambda's event source mapping needs, on the one queue it drains.
     (receive,) = _statements_with(function_statements, "sqs:ReceiveMessage")

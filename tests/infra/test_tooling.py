@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from child_modules import dead_letter_queue, module_calls
 from hcl_model import INFRA_DIR, REPO_ROOT, Module, load_file, load_module, policy_statements
 
 MANAGEMENT_DIR = INFRA_DIR / "management"
@@ -126,9 +127,9 @@ def test_the_access_role_names_follow_the_tooling_part(management: Module, modul
 
 
 def test_the_forwarding_rules_use_the_root_modules_patterns(management: Module, module: Module):
-    (call,) = [body for block in management.files["main.tf"]["module"] for body in block.values()]
+    (call,) = module_calls(management, "event-patterns").values()
     assert call["source"] == "../modules/event-patterns"
-    (root_call,) = [body for block in module.files["events.tf"]["module"] for body in block.values()]
+    (root_call,) = module_calls(module, "event-patterns").values()
     assert root_call["source"] == "./modules/event-patterns"
     assert "module.event_patterns.patterns[key]" in management.locals["forward_rules"]
     rule = management.resource("aws_cloudwatch_event_rule", "forward")
@@ -144,7 +145,7 @@ def test_the_forwarding_rules_use_the_root_modules_patterns(management: Module, 
     assert ct["event_pattern"] == "${jsonencode(module.event_patterns.patterns.control_tower)}"
 
 
-@pytest.mark.parametrize("name,dlq", [("forward", "forward_dlq"), ("control_tower_forward", "control_tower_forward_dlq[0]")])
+@pytest.mark.parametrize("name,dlq", [("forward", "forward_dlq"), ("control_tower_forward", "control_tower_forward_dlq")])
 def test_every_forwarding_target_is_the_tooling_bus_with_retries_and_a_dead_letter_queue(management: Module, name, dlq):
     target = management.resource("aws_cloudwatch_event_target", name)
     assert target["arn"] == "${var.tooling_event_bus_arn}"
@@ -155,16 +156,17 @@ def test_every_forwarding_target_is_the_tooling_bus_with_retries_and_a_dead_lett
         "maximum_event_age_in_seconds": "${var.rule_maximum_event_age_in_seconds}",
     }
     (dead_letter,) = target["dead_letter_config"]
-    assert dead_letter["arn"] == f"${{aws_sqs_queue.{dlq}.arn}}"
-    for queue in management.resources_of_type("aws_sqs_queue").values():
-        assert queue["sqs_managed_sse_enabled"] is True
+    index = "[0]" if name == "control_tower_forward" else ""
+    assert dead_letter["arn"] == f"${{module.{dlq}{index}.arn}}"
+    # SSE-SQS (the module's default without a CMK): no key policy for EventBridge to need.
+    assert "kms_key_arn" not in dead_letter_queue(management, dlq)
 
 
 def test_nothing_the_forwarding_rules_keep_goes_unnoticed(management: Module):
     alarms = management.locals["alarms"]
     assert 'for key in keys(local.forward_rules) : "forward-${replace(key, "_", "-")}-failed-invocations" => {' in alarms
     assert 'dimensions = {RuleName = aws_cloudwatch_event_rule.forward[key].name}' in alarms
-    assert 'dimensions = {QueueName = aws_sqs_queue.forward_dlq.name}' in alarms
+    assert 'dimensions = {QueueName = module.forward_dlq.name}' in alarms
     ct = management.locals["control_tower_alarms"]
     assert ct.startswith("${local.control_tower_elsewhere ? {")
     assert "aws_cloudwatch_event_rule.control_tower_forward[0].name" in ct and "control_tower_forward_dlq[0].name" in ct

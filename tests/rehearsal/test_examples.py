@@ -142,7 +142,8 @@ def test_complete_example_plans_every_option(stage: Stage, deployment_zip):
     assert forwarding == {
         "aws_cloudwatch_event_rule.control_tower_forward[0]", "aws_cloudwatch_event_target.control_tower_forward[0]",
         "aws_iam_role.control_tower_forward[0]", "aws_iam_role_policy.control_tower_forward[0]",
-        "aws_sqs_queue.control_tower_forward_dlq[0]", "aws_sqs_queue_policy.control_tower_forward_dlq[0]",
+        "module.control_tower_forward_dlq[0].aws_sqs_queue.this",
+        "module.control_tower_forward_dlq[0].aws_sqs_queue_policy.this[0]",
         'aws_cloudwatch_metric_alarm.control_tower["control-tower-forward-failed-invocations"]',
         'aws_cloudwatch_metric_alarm.control_tower["ct-forward-dlq-not-empty"]',
     }
