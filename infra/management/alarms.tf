@@ -3,9 +3,6 @@
 # where the queues are (the tooling part's alarms cannot see them).
 
 locals {
-  alarm_actions               = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
-  control_tower_alarm_actions = var.control_tower_alarm_sns_topic_arn == null ? [] : [var.control_tower_alarm_sns_topic_arn]
-
   alarms = merge(
     {
       forward-dlq-not-empty = {
@@ -47,42 +44,35 @@ locals {
   } : {}
 }
 
-resource "aws_cloudwatch_metric_alarm" "forward" {
-  for_each = local.alarms
+# Each notifies a topic of its own Region (infra/modules/metric-alarms).
+module "alarms" {
+  source = "../modules/metric-alarms"
 
-  alarm_name          = "${var.name}-${each.key}"
-  alarm_description   = each.value.description
-  namespace           = each.value.namespace
-  metric_name         = each.value.metric
-  dimensions          = each.value.dimensions
-  statistic           = each.value.statistic
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  # No traffic is the normal state, not a reason to alarm.
-  treat_missing_data = "notBreaching"
-  alarm_actions      = local.alarm_actions
-  ok_actions         = local.alarm_actions
-  tags               = local.tags
+  name            = var.name
+  alarms          = local.alarms
+  sns_topic_arn   = var.alarm_sns_topic_arn
+  sns_topic_input = "alarm_sns_topic_arn"
+  tags            = local.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "control_tower_forward" {
-  for_each = local.control_tower_alarms
-  provider = aws.control_tower
+module "control_tower_alarms" {
+  source    = "../modules/metric-alarms"
+  providers = { aws = aws.control_tower }
 
-  alarm_name          = "${var.name}-${each.key}"
-  alarm_description   = each.value.description
-  namespace           = each.value.namespace
-  metric_name         = each.value.metric
-  dimensions          = each.value.dimensions
-  statistic           = each.value.statistic
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.control_tower_alarm_actions
-  ok_actions          = local.control_tower_alarm_actions
-  tags                = local.tags
+  name            = var.name
+  alarms          = local.control_tower_alarms
+  sns_topic_arn   = var.control_tower_alarm_sns_topic_arn
+  sns_topic_input = "control_tower_alarm_sns_topic_arn"
+  tags            = local.tags
+}
+
+# Earlier versions declared the alarms here; they keep their place.
+moved {
+  from = aws_cloudwatch_metric_alarm.forward
+  to   = module.alarms.aws_cloudwatch_metric_alarm.this
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.control_tower_forward
+  to   = module.control_tower_alarms.aws_cloudwatch_metric_alarm.this
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from child_modules import dead_letter_queue
+from child_modules import dead_letter_queue, moved_blocks
 from eventbridge import matches, validate
 from hcl_model import (
     EVENTS_DIR,
@@ -584,40 +584,18 @@ def test_alarms(module: Module):
     assert forward.startswith("${local.forward_control_tower_events ? {")
     assert "dimensions = {RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name}" in forward
     assert "dimensions = {QueueName = module.control_tower_forward_dlq[0].name}" in forward
-
-    resources = module.resources_of_type("aws_cloudwatch_metric_alarm")
-    assert set(resources) == {"this", "control_tower"}
-    assert resources["this"]["for_each"] == "${local.alarms}"
-    assert resources["control_tower"]["for_each"] == "${local.control_tower_alarms}"
-    # Alarms live in the Region of their metric, with that Region's topic.
-    assert "provider" not in resources["this"]
-    assert resources["control_tower"]["provider"] == "${aws.control_tower}"
-    assert resources["this"]["alarm_actions"] == "${local.alarm_actions}"
-    assert resources["control_tower"]["alarm_actions"] == "${local.control_tower_alarm_actions}"
-    for alarm in resources.values():
-        assert alarm["alarm_name"] == "${var.name}-${each.key}"
-        assert alarm["dimensions"] == "${each.value.dimensions}"
-        assert alarm["comparison_operator"] == "GreaterThanThreshold"
-        assert alarm["threshold"] == "${each.value.threshold}"
-        assert alarm["treat_missing_data"] == "notBreaching"
-    assert module.locals["alarm_actions"] == "${var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]}"
+    # The alarms themselves are the metric-alarms module's, one call a Region, each with
+    # that Region's provider and topic (test_metric_alarms.py).
 
 
 def test_the_alarms_of_earlier_versions_keep_their_place():
-    moved = load_file(INFRA_DIR / "alarms.tf")["moved"]
-    assert {(m["from"], m["to"]) for m in moved} == {
+    assert moved_blocks(INFRA_DIR / "alarms.tf") == {
         ("${aws_cloudwatch_metric_alarm.function_errors}", '${aws_cloudwatch_metric_alarm.this["errors"]}'),
         ("${aws_cloudwatch_metric_alarm.failure_queue_not_empty}", '${aws_cloudwatch_metric_alarm.this["failure-queue-not-empty"]}'),
+        # ...which the module's alarms now are (Terraform follows the chain).
+        ("${aws_cloudwatch_metric_alarm.this}", "${module.alarms.aws_cloudwatch_metric_alarm.this}"),
+        ("${aws_cloudwatch_metric_alarm.control_tower}", "${module.control_tower_alarms.aws_cloudwatch_metric_alarm.this}"),
     }
-
-
-def test_alarm_topics_must_be_in_the_alarms_region(module: Module):
-    alarms = module.resources_of_type("aws_cloudwatch_metric_alarm")
-    for name, region in (("this", "local.region"), ("control_tower", "data.aws_region.control_tower.id")):
-        (lifecycle,) = alarms[name]["lifecycle"]
-        (precondition,) = lifecycle["precondition"]
-        assert region in precondition["condition"], name
-        assert "only notify topics of their own Region" in precondition["error_message"]
 
 
 def test_every_event_target_retries_and_keeps_what_it_cannot_deliver(module: Module):

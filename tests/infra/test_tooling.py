@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from child_modules import dead_letter_queue, module_calls
+from child_modules import dead_letter_queue, module_calls, moved_blocks
 from hcl_model import INFRA_DIR, REPO_ROOT, Module, load_file, load_module, policy_statements
 
 MANAGEMENT_DIR = INFRA_DIR / "management"
@@ -170,11 +170,13 @@ def test_nothing_the_forwarding_rules_keep_goes_unnoticed(management: Module):
     ct = management.locals["control_tower_alarms"]
     assert ct.startswith("${local.control_tower_elsewhere ? {")
     assert "aws_cloudwatch_event_rule.control_tower_forward[0].name" in ct and "control_tower_forward_dlq[0].name" in ct
-    resources = management.resources_of_type("aws_cloudwatch_metric_alarm")
-    assert resources["control_tower_forward"]["provider"] == "${aws.control_tower}"
-    for alarm in resources.values():
-        assert alarm["threshold"] == 0 and alarm["comparison_operator"] == "GreaterThanThreshold"
-        assert alarm["treat_missing_data"] == "notBreaching"
+    # The alarms are the metric-alarms module's, one call a Region (test_metric_alarms.py);
+    # no threshold given: the module's 0, the first occurrence.
+    assert "threshold" not in alarms and "threshold" not in ct
+    assert moved_blocks(MANAGEMENT_DIR / "alarms.tf") == {
+        ("${aws_cloudwatch_metric_alarm.forward}", "${module.alarms.aws_cloudwatch_metric_alarm.this}"),
+        ("${aws_cloudwatch_metric_alarm.control_tower_forward}", "${module.control_tower_alarms.aws_cloudwatch_metric_alarm.this}"),
+    }
 
 
 def test_the_forwarding_role_puts_on_exactly_the_tooling_bus(management: Module):
