@@ -20,7 +20,8 @@ use tfc_onboarder::{handler, Clients, Config, Onboarder};
 /// Configuration comes from the environment (TFE_ORGANIZATION, TFE_TOKEN or
 /// TFE_TOKEN_SECRET_ID, ONBOARD_*; see the README). AWS credentials and endpoints come from
 /// the standard AWS chain and must be those of the Organizations management account, or, with
-/// ONBOARD_MANAGEMENT_ROLE_ARN, of a principal that may assume that broker role.
+/// ONBOARD_MANAGEMENT_ROLE_ARN, of a principal that may assume that broker role and that the
+/// organization's delegation policy lets read Organizations.
 #[derive(Parser)]
 #[command(name = "tfc-onboarder", version)]
 struct Cli {

@@ -28,6 +28,9 @@ use crate::tfc::TfcClient;
 pub struct Clients {
     pub base: SdkConfig,
     pub sts: aws_sdk_sts::Client,
+    /// Tooling mode: STS with the function's own credentials (`sts` is the broker's), to
+    /// name the function's role in errors.
+    pub own_sts: Option<aws_sdk_sts::Client>,
     pub organizations: aws_sdk_organizations::Client,
     pub events: aws_sdk_eventbridge::Client,
     /// Only `doctor` reads CloudTrail.
@@ -59,6 +62,10 @@ impl Clients {
         };
         Ok(Self {
             sts: crate::aws::sdk_client!(aws_sdk_sts, &management),
+            own_sts: cfg
+                .management_role_arn
+                .is_some()
+                .then(|| crate::aws::sdk_client!(aws_sdk_sts, &base)),
             organizations: crate::aws::sdk_client!(aws_sdk_organizations, &base),
             events: crate::aws::sdk_client!(aws_sdk_eventbridge, &base),
             cloudtrail: crate::aws::sdk_client!(aws_sdk_cloudtrail, &base),
@@ -152,10 +159,7 @@ impl Onboarder {
     }
 
     pub fn organizations(&self, deadline: Instant) -> Organizations<'_> {
-        Organizations {
-            client: &self.clients.organizations,
-            retrying: self.retrying(deadline),
-        }
+        Organizations::new(&self.clients, self.retrying(deadline))
     }
 
     /// Onboards one account; a failure is recorded in the report, never raised.

@@ -33,6 +33,17 @@ pub async fn reconcile(
             kind: "InvalidEvent".into(),
             message: format!("continuation: {e} (pass back the marker a sweep returned)"),
         })?;
+    // In tooling mode every account is entered through the broker session: one that cannot be
+    // had fails the sweep at once, not every account on its own.
+    if ob.cfg.management_role_arn.is_some() {
+        crate::aws::sts::caller_identity(&ob.clients.sts, ob.retrying(deadline))
+            .await
+            .map_err(|e| HandlerError {
+                retryable: e.retryable,
+                kind: Step::AssumeRole.to_string(),
+                message: e.to_string(),
+            })?;
+    }
     let orgs = ob.organizations(deadline);
     let listing_failed = |e: crate::error::AwsError| HandlerError {
         retryable: e.retryable,

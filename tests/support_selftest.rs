@@ -1012,3 +1012,382 @@ async fn a_slow_call_the_client_gave_up_on_still_reaches_moto() {
         }
     }
 }
+
+/// Asserts that a call failed with AWS's error `code`.
+fn refused<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    answer: Result<T, E>,
+    code: &str,
+) {
+    let e = answer.expect_err(code);
+    assert_eq!(e.code(), Some(code), "{e:?}");
+}
+
+/// A delegation policy statement that allows `actions` on `resources` to `principal`.
+fn delegate(principal: &str, actions: &[&str], resources: serde_json::Value) -> serde_json::Value {
+    json!({"Effect": "Allow", "Principal": {"AWS": principal}, "Action": actions,
+        "Resource": resources})
+}
+
+#[test]
+fn delegation_policies_are_evaluated_as_iam_does() {
+    use fault_proxy::policy::{allows, Caller, Resource};
+    let caller = Caller {
+        account: "111111111111".into(),
+        arn: "arn:aws:sts::111111111111:assumed-role/tfc-onboarder/lambda".into(),
+    };
+    let account = "arn:aws:organizations::999999999999:account/o-abc/222222222222";
+    let policy = |statements: Vec<serde_json::Value>| json!({"Version": "2012-10-17", "Statement": statements});
+    let read = |p: &serde_json::Value, action: &str, resource: Resource<'_>| {
+        allows(p, &caller, &format!("organizations:{action}"), resource)
+    };
+    let on_accounts = json!(["arn:aws:organizations::999999999999:account/o-abc/*"]);
+
+    // No statement, or none naming this caller: denied.
+    assert!(!read(
+        &policy(vec![]),
+        "DescribeAccount",
+        Resource::Arn(account)
+    ));
+    let other = policy(vec![delegate(
+        "arn:aws:iam::333333333333:root",
+        &["organizations:DescribeAccount"],
+        on_accounts.clone(),
+    )]);
+    assert!(!read(&other, "DescribeAccount", Resource::Arn(account)));
+
+    // The caller's account (by id or root ARN), its role, or its session: allowed.
+    for principal in [
+        "111111111111",
+        "arn:aws:iam::111111111111:root",
+        "arn:aws:iam::111111111111:role/tfc-onboarder",
+        caller.arn.as_str(),
+    ] {
+        let p = policy(vec![delegate(
+            principal,
+            &["organizations:Describe*"],
+            on_accounts.clone(),
+        )]);
+        assert!(
+            read(&p, "DescribeAccount", Resource::Arn(account)),
+            "{principal}"
+        );
+        assert!(
+            read(&p, "describeaccount", Resource::Arn(account)),
+            "case-insensitive actions"
+        );
+        assert!(
+            !read(&p, "ListAccounts", Resource::Unscoped),
+            "another action"
+        );
+        let ou = "arn:aws:organizations::999999999999:ou/o-abc/ou-1";
+        assert!(
+            !read(&p, "DescribeOrganizationalUnit", Resource::Arn(ou)),
+            "another resource"
+        );
+    }
+
+    // An action without a resource type is matched by "*" only.
+    let root = "arn:aws:iam::111111111111:root";
+    let list = |resource: serde_json::Value| {
+        policy(vec![delegate(
+            root,
+            &["organizations:ListAccounts"],
+            resource,
+        )])
+    };
+    assert!(read(&list(json!("*")), "ListAccounts", Resource::Unscoped));
+    assert!(!read(
+        &list(on_accounts.clone()),
+        "ListAccounts",
+        Resource::Unscoped
+    ));
+
+    // An explicit Deny wins, a conditional one too unless its condition is known to fail.
+    let allow = delegate(
+        root,
+        &["organizations:DescribeAccount"],
+        on_accounts.clone(),
+    );
+    let mut deny = allow.clone();
+    deny["Effect"] = json!("Deny");
+    assert!(!read(
+        &policy(vec![allow.clone(), deny.clone()]),
+        "DescribeAccount",
+        Resource::Arn(account)
+    ));
+    let mut deny_unknown = deny.clone();
+    deny_unknown["Condition"] = json!({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}});
+    assert!(!read(
+        &policy(vec![allow.clone(), deny_unknown]),
+        "DescribeAccount",
+        Resource::Arn(account)
+    ));
+    let mut deny_other = deny.clone();
+    deny_other["Condition"] = json!({"StringEquals": {"aws:PrincipalAccount": "333333333333"}});
+    assert!(read(
+        &policy(vec![allow.clone(), deny_other]),
+        "DescribeAccount",
+        Resource::Arn(account)
+    ));
+
+    // Conditions: aws:PrincipalArn and aws:PrincipalAccount hold or fail; any other key fails.
+    let with = |condition: serde_json::Value| {
+        let mut s = allow.clone();
+        s["Condition"] = condition;
+        read(&policy(vec![s]), "DescribeAccount", Resource::Arn(account))
+    };
+    let role = "arn:aws:iam::111111111111:role/tfc-onboarder";
+    assert!(with(
+        json!({"ArnEquals": {"aws:PrincipalArn": [role, "arn:aws:iam::111111111111:role/operator"]}})
+    ));
+    assert!(with(
+        json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/tfc-*"}})
+    ));
+    assert!(with(
+        json!({"StringEquals": {"aws:PrincipalAccount": "111111111111"}})
+    ));
+    assert!(!with(
+        json!({"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/other"}})
+    ));
+    assert!(
+        !with(json!({"StringEquals": {"aws:PrincipalOrgID": "o-abc"}})),
+        "another key"
+    );
+    assert!(
+        !with(json!({"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::1:role/x"}})),
+        "another operator"
+    );
+    assert!(!with(
+        json!({"ArnEquals": {"aws:PrincipalArn": role}, "StringEquals": {"aws:SourceVpc": "vpc-1"}})
+    ));
+}
+
+#[tokio::test]
+async fn proxy_emulates_the_organization_delegation_policy() {
+    use aws_sdk_organizations::types::Tag;
+    let moto = Moto::shared();
+    let management = moto.ensure_organization().await;
+    let member = moto.create_account("delegated-reader", &[]).await;
+    let target = moto.create_account("delegated-target", &[]).await;
+    let proxy = FaultProxy::start(&moto.url()).await;
+    let admin = aws_sdk_organizations::Client::new(&sdk_config_at(&proxy.url()));
+    let reader = aws_sdk_organizations::Client::new(
+        &moto
+            .member_sdk_config(&member)
+            .await
+            .to_builder()
+            .endpoint_url(proxy.url())
+            .build(),
+    );
+    let org = admin.describe_organization().send().await.unwrap();
+    let org_id = org.organization().and_then(|o| o.id()).unwrap().to_owned();
+    let put = |content: String| admin.put_resource_policy().content(content);
+    let describe_target = || reader.describe_account().account_id(&target).send();
+    let accounts = json!([format!(
+        "arn:aws:organizations::{management}:account/{org_id}/*"
+    )]);
+    let policy = |statements: Vec<serde_json::Value>| {
+        json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+    };
+    let root = format!("arn:aws:iam::{member}:root");
+
+    // Without a policy: nothing to describe or delete, and a member's reads are denied.
+    refused(
+        admin.describe_resource_policy().send().await,
+        "ResourcePolicyNotFoundException",
+    );
+    refused(
+        admin.delete_resource_policy().send().await,
+        "ResourcePolicyNotFoundException",
+    );
+    let e = describe_target().await.unwrap_err();
+    assert_eq!(e.code(), Some("AccessDeniedException"), "{e:?}");
+    assert_eq!(
+        e.message(),
+        Some("You don't have permissions to access this resource.")
+    );
+    assert_eq!(proxy.calls().last().map(|c| c.status), Some(400));
+    // Every member may describe its organization.
+    let seen = reader.describe_organization().send().await.unwrap();
+    assert_eq!(
+        seen.organization().and_then(|o| o.id()),
+        Some(org_id.as_str())
+    );
+
+    // Only the management account writes the policy, and only a well-formed one.
+    let allow_describe = policy(vec![delegate(
+        &root,
+        &["organizations:DescribeAccount"],
+        accounts.clone(),
+    )]);
+    refused(
+        reader
+            .put_resource_policy()
+            .content(&allow_describe)
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+    for bad in [
+        "not json".to_owned(),
+        json!({"Statement": []}).to_string(),
+        "x".repeat(40_001),
+    ] {
+        refused(put(bad).send().await, "InvalidInputException");
+    }
+    assert!(
+        admin.describe_resource_policy().send().await.is_err(),
+        "nothing was stored"
+    );
+
+    let tag = Tag::builder()
+        .key("owner")
+        .value("platform")
+        .build()
+        .unwrap();
+    let out = put(allow_describe.clone())
+        .tags(tag.clone())
+        .send()
+        .await
+        .unwrap();
+    let written = out.resource_policy().expect("the policy");
+    let summary = written.resource_policy_summary().expect("its summary");
+    let id = summary.id().unwrap().to_owned();
+    assert!(
+        id.len() == 11
+            && id.starts_with("rp-")
+            && id[3..]
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        "{id}"
+    );
+    assert_eq!(
+        summary.arn(),
+        Some(format!("arn:aws:organizations::{management}:resourcepolicy/{org_id}/{id}").as_str())
+    );
+    assert_eq!(written.content(), Some(allow_describe.as_str()));
+    let described = admin.describe_resource_policy().send().await.unwrap();
+    assert_eq!(
+        described.resource_policy().and_then(|p| p.content()),
+        Some(allow_describe.as_str())
+    );
+    let tags_of = || admin.list_tags_for_resource().resource_id(&id).send();
+    let tags = tags_of().await.unwrap();
+    assert_eq!(tags.tags(), std::slice::from_ref(&tag));
+    admin
+        .tag_resource()
+        .resource_id(&id)
+        .tags(Tag::builder().key("team").value("").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    admin
+        .untag_resource()
+        .resource_id(&id)
+        .tag_keys("owner")
+        .send()
+        .await
+        .unwrap();
+    let tags = tags_of().await.unwrap();
+    assert_eq!(
+        tags.tags().iter().map(|t| t.key()).collect::<Vec<_>>(),
+        ["team"]
+    );
+    refused(
+        admin
+            .list_tags_for_resource()
+            .resource_id("rp-00000000")
+            .send()
+            .await,
+        "TargetNotFoundException",
+    );
+
+    // A matching statement lets the member read, answered from the management account.
+    let got = describe_target().await.expect("delegated");
+    assert_eq!(got.account().and_then(|a| a.id()), Some(target.as_str()));
+    assert_eq!(
+        got.account().and_then(|a| a.name()),
+        Some("delegated-target")
+    );
+    // Not the actions or the resources it does not name.
+    refused(reader.list_accounts().send().await, "AccessDeniedException");
+    refused(
+        reader.list_parents().child_id(&target).send().await,
+        "AccessDeniedException",
+    );
+
+    // Put replaces the policy (same id); tags are for the creation only.
+    refused(
+        put(allow_describe.clone()).tags(tag).send().await,
+        "InvalidInputException",
+    );
+    let mut denied = delegate(&root, &["organizations:Describe*"], json!("*"));
+    denied["Effect"] = json!("Deny");
+    let replaced = put(policy(vec![
+        delegate(&root, &["organizations:DescribeAccount"], accounts.clone()),
+        denied,
+    ]))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        replaced
+            .resource_policy()
+            .and_then(|p| p.resource_policy_summary())
+            .and_then(|s| s.id()),
+        Some(id.as_str())
+    );
+    refused(describe_target().await, "AccessDeniedException"); // Deny wins
+
+    // Conditions: the member's role by aws:PrincipalArn holds; a condition on another key
+    // does not.
+    let role = format!("arn:aws:iam::{member}:role/OrganizationAccountAccessRole");
+    let conditional = |condition: serde_json::Value| {
+        let mut read = delegate(
+            &root,
+            &[
+                "organizations:DescribeAccount",
+                "organizations:ListAccounts",
+            ],
+            json!("*"),
+        );
+        read["Condition"] = condition;
+        policy(vec![read])
+    };
+    put(conditional(
+        json!({"ArnEquals": {"aws:PrincipalArn": role}}),
+    ))
+    .send()
+    .await
+    .unwrap();
+    describe_target().await.expect("the role named");
+    reader
+        .list_accounts()
+        .send()
+        .await
+        .expect("ListAccounts on *");
+    put(conditional(
+        json!({"StringEquals": {"aws:SourceVpc": "vpc-1"}}),
+    ))
+    .send()
+    .await
+    .unwrap();
+    refused(describe_target().await, "AccessDeniedException"); // another key
+
+    // Deleted: gone, and the member is denied again; the management account never is.
+    admin.delete_resource_policy().send().await.unwrap();
+    refused(
+        admin.describe_resource_policy().send().await,
+        "ResourcePolicyNotFoundException",
+    );
+    assert_eq!(
+        describe_target().await.unwrap_err().code(),
+        Some("AccessDeniedException")
+    );
+    admin
+        .describe_account()
+        .account_id(&target)
+        .send()
+        .await
+        .expect("management reads");
+}

@@ -1,7 +1,9 @@
-//! Issue 13: the function in a tooling account, reaching the organization through the
-//! management account's broker role (`ONBOARD_MANAGEMENT_ROLE_ARN`). Against moto behind the
-//! fault proxy, whose strict AssumeRole checks every role's trust policy (the broker's
-//! `aws:PrincipalArn` condition included), with the function signing as a role of a member
+//! Issue 13: the function in a tooling account, entering member accounts through the
+//! management account's broker role (`ONBOARD_MANAGEMENT_ROLE_ARN`) and reading Organizations
+//! with its own credentials under the organization's delegation policy. Against moto behind
+//! the fault proxy, whose strict AssumeRole checks every role's trust policy (the broker's
+//! `aws:PrincipalArn` condition included) and which evaluates the delegation policy for every
+//! Organizations read of a member account, with the function signing as a role of a member
 //! account of moto's organization, as a deployed tooling function does.
 
 mod support;
@@ -17,16 +19,20 @@ use support::fault_proxy::Call;
 use support::moto::{sdk_config_at, Moto};
 use support::tfc_fake::{FakeOptions, TfcFake};
 use tfc_onboarder::doctor::{Diagnosis, Status};
+use tfc_onboarder::error::HandlerError;
 use tfc_onboarder::handler::Response;
 use tfc_onboarder::report::Outcome;
 use tfc_onboarder::{Clients, Config, Onboarder};
 
 const FUNCTION_ROLE: &str = "tfc-onboarder";
+/// The delegation policy names the function's role, as infra/management writes it.
+const DELEGATED: Option<fn(&str) -> String> = Some(function_role_arn);
 
 /// A tooling account with the function's role, and a broker role in the management account.
 struct Tooling {
     env: TestEnv,
     management: String,
+    tooling: String,
     broker_arn: String,
     /// The access key of the function's own session: what the broker AssumeRole is signed with.
     function_key: String,
@@ -46,10 +52,44 @@ fn broker_trust(tooling: &str, principal_arn: &str) -> String {
     .to_string()
 }
 
+/// The organization's delegation policy as infra/management writes it (issue 13): the
+/// Organizations reads the function makes, for the tooling account narrowed by
+/// `aws:PrincipalArn` to `principals` (the function's role, then any operator roles).
+fn delegation_policy(
+    partition: &str,
+    management: &str,
+    organization: &str,
+    tooling: &str,
+    principals: &[String],
+) -> String {
+    let principal = json!({"AWS": format!("arn:{partition}:iam::{tooling}:root")});
+    let condition = json!({"ArnEquals": {"aws:PrincipalArn": principals}});
+    let arn =
+        |kind: &str| format!("arn:{partition}:organizations::{management}:{kind}/{organization}/");
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "TfcOnboarderReadAccountsOusAndRoots", "Effect": "Allow",
+         "Principal": principal,
+         "Action": ["organizations:DescribeAccount", "organizations:DescribeOrganizationalUnit",
+                    "organizations:ListParents", "organizations:ListTagsForResource"],
+         "Resource": [arn("account") + "*", arn("ou") + "ou-*", arn("root") + "r-*"],
+         "Condition": condition},
+        {"Sid": "TfcOnboarderListOrganization", "Effect": "Allow",
+         "Principal": principal,
+         "Action": ["organizations:DescribeOrganization", "organizations:ListAccounts"],
+         "Resource": "*", "Condition": condition}]})
+    .to_string()
+}
+
 impl Tooling {
     /// `trusted`: the principal ARN the broker's trust policy names, from the tooling account's
-    /// id (the function's role, or another one to see it refused).
-    async fn new(trusted: fn(&str) -> String, extra: &[(&str, &str)]) -> Self {
+    /// id (the function's role, or another one to see it refused). `delegated`: the role the
+    /// organization's delegation policy lets read Organizations, likewise; `None`: no
+    /// delegation policy.
+    async fn new(
+        trusted: fn(&str) -> String,
+        delegated: Option<fn(&str) -> String>,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let moto = Moto::shared();
         let management = moto.ensure_organization().await;
         let tooling = moto
@@ -91,6 +131,31 @@ impl Tooling {
         let c = session.credentials().expect("credentials");
         let function_key = c.access_key_id().to_owned();
         let proxy = support::fault_proxy::FaultProxy::start(&moto.url()).await;
+        if let Some(delegated) = delegated {
+            // Through the proxy, as the management account: the proxy keeps the policy.
+            let org = aws_sdk_organizations::Client::new(&sdk_config_at(&proxy.url()));
+            let organization = org
+                .describe_organization()
+                .send()
+                .await
+                .expect("DescribeOrganization")
+                .organization()
+                .and_then(|o| o.id())
+                .expect("an organization id")
+                .to_owned();
+            org.put_resource_policy()
+                .content(delegation_policy(
+                    "aws",
+                    &management,
+                    &organization,
+                    &tooling,
+                    &[delegated(&tooling)],
+                ))
+                .send()
+                .await
+                .expect("PutResourcePolicy");
+            proxy.clear_calls();
+        }
         let signed_as_function: SdkConfig = sdk_config_at(&proxy.url())
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
@@ -120,9 +185,21 @@ impl Tooling {
                 ob: Onboarder { cfg, clients },
             },
             management,
+            tooling,
             broker_arn,
             function_key,
         }
+    }
+
+    /// The error of an onboarding from the account's creation event, and its text.
+    async fn onboarding_fails(&self, account: &str) -> (HandlerError, String) {
+        let e = error(
+            self.env
+                .handle(&sample_event("create-account-result.json", account))
+                .await,
+        );
+        let message = e.to_string();
+        (e, message)
     }
 
     /// AssumeRole calls of the broker role.
@@ -150,9 +227,20 @@ fn duration(call: &Call) -> u32 {
 }
 
 #[tokio::test]
-async fn member_accounts_are_entered_through_the_broker_assumed_once_per_cold_start() {
-    let t = Tooling::new(function_role_arn, &[]).await;
+async fn organizations_is_read_as_the_function_and_the_broker_only_enters_member_accounts() {
+    // A rule by OU path, so that the onboarding also reads the account's parents and their
+    // names (ListParents, DescribeOrganizationalUnit), as the delegation policy allows.
+    let ou_name = format!("Tooling-{}", fastrand::u32(..));
+    let ou = Moto::shared().create_ou(&ou_name).await;
+    let rules = json!([{"path": format!("Root/{ou_name}"), "region": "eu-west-1"}]).to_string();
+    let t = Tooling::new(
+        function_role_arn,
+        DELEGATED,
+        &[("ONBOARD_OU_RULES", rules.as_str())],
+    )
+    .await;
     let first = t.env.new_account("via-broker-1", &[]).await;
+    t.env.moto.move_account(&first, &ou).await;
     let second = t.env.new_account("via-broker-2", &[]).await;
 
     for account in [&first, &second] {
@@ -172,19 +260,11 @@ async fn member_accounts_are_entered_through_the_broker_assumed_once_per_cold_st
     assert_eq!(broker[0].status, 200);
     assert_eq!(broker[0].access_key, t.function_key);
     assert_eq!(duration(&broker[0]), 3600);
-    let broker_key = t
-        .env
-        .proxy
-        .calls()
-        .into_iter()
-        .find(|c| c.service == "organizations")
-        .expect("Organizations was read")
-        .access_key;
-    assert_ne!(broker_key, t.function_key);
 
     // Every member session is chained from the broker's, within the one-hour cap of chained
-    // sessions, and every Organizations read is the broker's too: the function's own
-    // credentials are used for nothing but the broker.
+    // sessions.
+    let broker_key = t.env.proxy.assume_role_calls(&first)[0].access_key.clone();
+    assert_ne!(broker_key, t.function_key);
     for account in [&first, &second] {
         let member = t.env.proxy.assume_role_calls(account);
         assert_eq!(member.len(), 1, "{member:?}");
@@ -192,18 +272,47 @@ async fn member_accounts_are_entered_through_the_broker_assumed_once_per_cold_st
         assert_eq!(member[0].access_key, broker_key, "chained from the broker");
         assert!(duration(&member[0]) <= 3600);
     }
+    // Every Organizations read is signed with the function's own key, under the delegation
+    // policy; the broker's session signs nothing but the AssumeRole into member accounts.
+    let mut read = std::collections::BTreeSet::new();
     for call in t.env.proxy.calls() {
-        let by_function = call.access_key == t.function_key;
-        let is_broker_assume = call.param("RoleArn").as_deref() == Some(&t.broker_arn);
-        assert_eq!(
-            by_function, is_broker_assume,
-            "{} {}",
-            call.service, call.action
+        let what = format!(
+            "{} {} {:?}",
+            call.service,
+            call.action,
+            call.param("RoleArn")
         );
         if call.service == "organizations" {
-            assert_eq!(call.access_key, broker_key, "{}", call.action);
+            assert_eq!(call.access_key, t.function_key, "{what}");
+            assert_eq!(call.status, 200, "{what}");
+            read.insert(call.action.clone());
+        }
+        if call.access_key == broker_key {
+            let into = call.param("RoleArn").and_then(|arn| {
+                support::fault_proxy::parse_role_arn(&arn).map(|role| role.account)
+            });
+            assert!(
+                call.action == "AssumeRole" && into.is_some_and(|a| a == first || a == second),
+                "{what}"
+            );
+        }
+        if call.access_key == t.function_key {
+            assert!(
+                call.service == "organizations"
+                    || call.param("RoleArn").as_deref() == Some(&t.broker_arn),
+                "{what}"
+            );
         }
     }
+    assert_eq!(
+        read.into_iter().collect::<Vec<_>>(),
+        [
+            "DescribeAccount",
+            "DescribeOrganizationalUnit",
+            "ListParents",
+            "ListTagsForResource"
+        ]
+    );
 
     // A replay goes the same way, with the same broker session, and writes nothing.
     t.env.clear_counts();
@@ -215,7 +324,7 @@ async fn member_accounts_are_entered_through_the_broker_assumed_once_per_cold_st
 
 #[tokio::test]
 async fn the_broker_session_is_assumed_again_before_it_expires() {
-    let t = Tooling::new(function_role_arn, &[]).await;
+    let t = Tooling::new(function_role_arn, DELEGATED, &[]).await;
     // The SDK's credentials cache renews a session 5 to 10 s before it expires; these last
     // 16 s, so the first stays fresh for at least 6 s and is renewed within 11 s.
     t.env
@@ -248,16 +357,11 @@ async fn the_broker_session_is_assumed_again_before_it_expires() {
 async fn a_broker_that_cannot_be_assumed_fails_at_once_naming_the_variable_and_changes_nothing() {
     // The broker trusts another role of the tooling account, not the function's: the account
     // alone is not enough.
-    let t = Tooling::new(other_role, &[]).await;
+    let t = Tooling::new(other_role, DELEGATED, &[]).await;
     let account = t.env.new_account("broker-refused", &[]).await;
     t.env.clear_counts();
 
-    let e = error(
-        t.env
-            .handle(&sample_event("create-account-result.json", &account))
-            .await,
-    );
-    let message = e.to_string();
+    let (e, message) = t.onboarding_fails(&account).await;
     assert!(
         e.error_type().starts_with("NonRetryable."),
         "{}: {message}",
@@ -287,6 +391,13 @@ async fn a_broker_that_cannot_be_assumed_fails_at_once_naming_the_variable_and_c
     assert_eq!(t.env.writes(), (0, 0));
 }
 
+async fn diagnose(env: &TestEnv) -> Diagnosis {
+    match env.handle(&json!({"action": "doctor", "sample": 1})).await {
+        Ok(Response::Doctor(d)) => *d,
+        other => panic!("expected a diagnosis, got {other:?}"),
+    }
+}
+
 fn check<'a>(d: &'a Diagnosis, name: &str) -> &'a tfc_onboarder::doctor::Check {
     d.checks
         .iter()
@@ -296,16 +407,9 @@ fn check<'a>(d: &'a Diagnosis, name: &str) -> &'a tfc_onboarder::doctor::Check {
 
 #[tokio::test]
 async fn doctor_checks_the_broker_session_and_says_which_checks_do_not_apply() {
-    let t = Tooling::new(function_role_arn, &[]).await;
+    let t = Tooling::new(function_role_arn, DELEGATED, &[]).await;
     t.env.new_account("doctor-sample", &[]).await;
-    let d = match t
-        .env
-        .handle(&json!({"action": "doctor", "sample": 1}))
-        .await
-    {
-        Ok(Response::Doctor(d)) => d,
-        other => panic!("expected a diagnosis, got {other:?}"),
-    };
+    let d = diagnose(&t.env).await;
     let credentials = check(&d, "credentials");
     assert_eq!(credentials.status, Status::Pass, "{credentials:?}");
     for needle in [
@@ -328,15 +432,8 @@ async fn doctor_checks_the_broker_session_and_says_which_checks_do_not_apply() {
     assert_eq!(access.status, Status::Pass, "{access:?}");
 
     // A broker the function may not assume fails the credentials check, with the fix.
-    let refused = Tooling::new(other_role, &[]).await;
-    let d = match refused
-        .env
-        .handle(&json!({"action": "doctor", "sample": 1}))
-        .await
-    {
-        Ok(Response::Doctor(d)) => d,
-        other => panic!("expected a diagnosis, got {other:?}"),
-    };
+    let refused = Tooling::new(other_role, DELEGATED, &[]).await;
+    let d = diagnose(&refused.env).await;
     let credentials = check(&d, "credentials");
     assert_eq!(credentials.status, Status::Fail, "{credentials:?}");
     assert!(credentials.summary.contains("ONBOARD_MANAGEMENT_ROLE_ARN"));
@@ -346,4 +443,86 @@ async fn doctor_checks_the_broker_session_and_says_which_checks_do_not_apply() {
         .unwrap_or_default()
         .contains("tooling_role_arn"));
     assert_eq!(refused.env.writes(), (0, 0));
+}
+
+/// What an error or a fix must say when the delegation policy does not let the function read.
+fn names_the_delegation(t: &Tooling, text: &str) {
+    for needle in [
+        "delegation policy",
+        "infra/management",
+        "manage_delegation_policy = true",
+        "delegation_policy output",
+        "identity half",
+        &function_role_arn(&t.tooling),
+    ] {
+        assert!(text.contains(needle), "{needle} missing from: {text}");
+    }
+}
+
+#[tokio::test]
+async fn without_the_delegation_an_onboarding_fails_at_once_naming_the_policy_and_changes_nothing()
+{
+    // No delegation policy at all, or one that names another role of the tooling account.
+    for delegated in [None, Some(other_role as fn(&str) -> String)] {
+        let t = Tooling::new(function_role_arn, delegated, &[]).await;
+        let account = t.env.new_account("not-delegated", &[]).await;
+        let iam = t.env.member_iam(&account).await;
+        let roles_before = role_names(&iam).await;
+        t.env.clear_counts();
+
+        let (e, message) = t.onboarding_fails(&account).await;
+        assert_eq!(e.error_type(), "NonRetryable.DescribeAccount", "{message}");
+        names_the_delegation(&t, &message);
+        for needle in ["organizations:DescribeAccount", "AccessDeniedException"] {
+            assert!(message.contains(needle), "{needle} missing from: {message}");
+        }
+        // Refused once, as the function, and not retried; no account entered.
+        let reads: Vec<Call> = t
+            .env
+            .proxy
+            .calls()
+            .into_iter()
+            .filter(|c| c.service == "organizations")
+            .collect();
+        assert_eq!(reads.len(), 1, "{reads:?}");
+        assert_eq!(reads[0].status, 400);
+        assert_eq!(reads[0].access_key, t.function_key);
+        assert!(t.env.proxy.assume_role_calls(&account).is_empty());
+        // Nothing changed: no role, no provider, no variable set.
+        assert_eq!(t.env.writes(), (0, 0));
+        assert_eq!(role_names(&iam).await, roles_before);
+        assert_eq!(provider_count(&iam).await, 0);
+        assert!(t.env.tfc.varsets(ORG).is_empty());
+
+        // The sweep cannot list the accounts, and says the same.
+        let e = error(t.env.handle(&json!({"action": "reconcile"})).await);
+        assert_eq!(e.error_type(), "NonRetryable.ListAccounts", "{e}");
+        names_the_delegation(&t, &e.to_string());
+        assert_eq!(t.env.writes(), (0, 0));
+    }
+}
+
+#[tokio::test]
+async fn doctor_without_the_delegation_fails_the_access_check_with_the_fix() {
+    let t = Tooling::new(function_role_arn, None, &[]).await;
+    t.env.new_account("doctor-undelegated", &[]).await;
+    t.env.clear_counts();
+    let d = diagnose(&t.env).await;
+    assert!(!d.ok);
+    // Every member account may describe its organization: the broker session is still checked.
+    let credentials = check(&d, "credentials");
+    assert_eq!(credentials.status, Status::Pass, "{credentials:?}");
+    let access = check(&d, "access roles");
+    assert_eq!(access.status, Status::Fail, "{access:?}");
+    for needle in [
+        "organizations:ListAccounts",
+        "AccessDeniedException",
+        "delegation policy does not let",
+        &function_role_arn(&t.tooling),
+    ] {
+        assert!(access.summary.contains(needle), "{needle}: {access:?}");
+    }
+    names_the_delegation(&t, access.fix.as_deref().unwrap_or_default());
+    assert_eq!(d.failed(), ["access roles"], "{d:?}");
+    assert_eq!(t.env.writes(), (0, 0));
 }

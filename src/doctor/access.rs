@@ -42,10 +42,7 @@ pub(super) async fn check(
             policies(ob, retrying, None, NEEDS_MANAGEMENT).await,
         );
     };
-    let orgs = Organizations {
-        client: &ob.clients.organizations,
-        retrying,
-    };
+    let orgs = Organizations::new(&ob.clients, retrying);
     let mut members: Vec<AccountInfo> = match orgs.list_accounts().await {
         Ok(accounts) => accounts
             .into_iter()

@@ -2,7 +2,9 @@
 //! it receives the organization's events, lists its accounts and is trusted by their
 //! access roles. In tooling mode the function's own credentials are not, by design: the
 //! check is then made of the broker session (`ONBOARD_MANAGEMENT_ROLE_ARN`), which signs
-//! every Organizations read and every AssumeRole into a member account.
+//! every AssumeRole into a member account; Organizations is read with the function's own
+//! credentials under the organization's delegation policy (DescribeOrganization, which this
+//! check reads, every member account may call; the access check lists the accounts).
 
 use super::{aws_fix, denied, Check};
 use crate::aws::organizations::Organizations;
@@ -40,10 +42,7 @@ pub(super) async fn check(ob: &Onboarder, retrying: Retrying) -> (Check, Option<
             );
         }
     };
-    let orgs = Organizations {
-        client: &ob.clients.organizations,
-        retrying,
-    };
+    let orgs = Organizations::new(&ob.clients, retrying);
     let outcome = match orgs.management_account().await {
         Ok(Some(management)) if management == me.account => {
             let summary = match broker {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::aws::organizations::NotDelegated;
 use crate::error::AwsError;
 use crate::onboard::Onboarder;
 
@@ -30,9 +31,10 @@ const RESERVE: Duration = Duration::from_secs(3);
 const NEEDS_MANAGEMENT: &str =
     "needs the credentials of the organization's management account (see credentials)";
 /// Why tooling mode skips the checks of the trail and the rules: both are in the management
-/// account, which the broker role may not read (it reads Organizations and assumes the
-/// access roles, nothing else), and the function's own rules are on a bus of its own.
-const IN_MANAGEMENT_ACCOUNT: &str = "tooling mode (ONBOARD_MANAGEMENT_ROLE_ARN): the trail and the forwarding rules are in the management account, which the broker role may not read, so doctor does not check them in this mode; the forwarding rules' dead-letter queue in the management account keeps what they could not deliver";
+/// account, where the broker role may do nothing but assume the access roles (the function
+/// reads Organizations itself, under the organization's delegation policy), and the
+/// function's own rules are on a bus of its own.
+const IN_MANAGEMENT_ACCOUNT: &str = "tooling mode (ONBOARD_MANAGEMENT_ROLE_ARN): the trail and the forwarding rules are in the management account, where the broker role may only assume the access roles, so doctor does not check them in this mode; the forwarding rules' dead-letter queue in the management account keeps what they could not deliver";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DoctorRequest {
@@ -102,7 +104,18 @@ impl Check {
     /// A read that failed: AccessDenied names the action to allow; anything else is shown
     /// as AWS said it.
     fn aws_failure(check: &'static str, what: &str, e: &AwsError) -> Self {
-        Self::fail(check, format!("{what}: {e}"), aws_fix(e))
+        // The refusal's own text carries the fix, which the check shows on its own line.
+        let summary = match NotDelegated::behind(e) {
+            Some(refused) => format!(
+                "{what}: {} failed ({}): {}: the organization's delegation policy does not let {} read Organizations",
+                e.operation,
+                e.code.as_deref().unwrap_or_default(),
+                refused.message,
+                refused.principal
+            ),
+            None => format!("{what}: {e}"),
+        };
+        Self::fail(check, summary, aws_fix(e))
     }
 }
 
@@ -115,7 +128,13 @@ fn denied(e: &AwsError) -> bool {
 
 /// The fix for a failed AWS read.
 fn aws_fix(e: &AwsError) -> String {
-    if denied(e) {
+    if let Some(refused) = NotDelegated::behind(e) {
+        format!(
+            "let this function's role {} read Organizations through the organization's delegation policy: {}",
+            refused.principal,
+            NotDelegated::FIX
+        )
+    } else if denied(e) {
         format!(
             "allow {} for these credentials: the infra module's function policy grants it (apply the current module); for the CLI, use a principal of the management account that has it",
             e.operation

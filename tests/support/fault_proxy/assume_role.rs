@@ -9,6 +9,7 @@ use aws_sdk_iam::error::ProvideErrorMetadata;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
+use super::policy::{allows, Caller, Resource};
 use super::{form_value, sdk_error, Incoming, Shared};
 
 /// The parts of `arn:<partition>:iam::<account>:role/<path/><name>`.
@@ -73,10 +74,11 @@ pub(super) async fn check_assume_role(
     if !closed && !strict {
         return None;
     }
-    let (caller_account, caller_arn) = match caller_identity(shared, incoming, headers).await {
-        Ok(identity) => identity,
+    let caller = match caller_identity(shared, incoming, headers).await {
+        Ok(caller) => caller,
         Err(response) => return Some(response),
     };
+    let caller_arn = &caller.arn;
     let denied = || {
         incoming.error(
             403,
@@ -87,14 +89,13 @@ pub(super) async fn check_assume_role(
         )
     };
     // Roles of another partition are never assumable from this one.
-    let caller_partition = caller_arn.split(':').nth(1).unwrap_or_default();
-    if closed || caller_partition != role.partition {
+    if closed || caller.partition() != role.partition {
         return Some(denied());
     }
     match trust_policy_in(shared, incoming, &role).await {
         // The ARN must be the role's own, path included: a role is not found by its name.
         Ok(Some((arn, trust)))
-            if arn == role_arn && trusts(&trust, &caller_account, &caller_arn) =>
+            if arn == role_arn && allows(&trust, &caller, "sts:AssumeRole", Resource::Itself) =>
         {
             None
         }
@@ -108,7 +109,7 @@ pub(super) async fn caller_identity(
     shared: &Shared,
     incoming: &Incoming,
     headers: &HeaderMap,
-) -> Result<(String, String), Response> {
+) -> Result<Caller, Response> {
     if let Some(known) = shared.identities.lock().unwrap().get(&incoming.access_key) {
         return Ok(known.clone());
     }
@@ -118,10 +119,10 @@ pub(super) async fn caller_identity(
         .send()
         .await
         .map_err(|e| sdk_error(incoming, e))?;
-    let identity = (
-        me.account().unwrap_or_default().to_owned(),
-        me.arn().unwrap_or_default().to_owned(),
-    );
+    let identity = Caller {
+        account: me.account().unwrap_or_default().to_owned(),
+        arn: me.arn().unwrap_or_default().to_owned(),
+    };
     shared
         .identities
         .lock()
@@ -166,98 +167,4 @@ async fn trust_policy_in(
     Ok(serde_json::from_str(&decoded)
         .ok()
         .map(|trust| (found.arn().to_owned(), trust)))
-}
-
-/// Whether `trust` lets the caller `sts:AssumeRole`, following IAM's evaluation: an explicit
-/// Deny wins, otherwise some Allow must match. Of the conditions, only `aws:PrincipalArn`
-/// (StringEquals, ArnEquals, ArnLike, StringLike) is evaluated, as IAM does: for a role session
-/// it is the role's ARN. Others cannot be evaluated here, so the stricter reading is taken: an
-/// Allow with any other condition does not count, a Deny with one does.
-/// NotPrincipal and NotAction statements are never treated as matching an Allow.
-fn trusts(trust: &serde_json::Value, caller_account: &str, caller_arn: &str) -> bool {
-    use serde_json::Value;
-    let statements: Vec<&Value> = match trust.get("Statement") {
-        Some(Value::Array(list)) => list.iter().collect(),
-        Some(one @ Value::Object(_)) => vec![one],
-        _ => return false,
-    };
-    let strings = |v: Option<&Value>| -> Vec<String> {
-        match v {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let partition = caller_arn.split(':').nth(1).unwrap_or("aws");
-    let root = format!("arn:{partition}:iam::{caller_account}:root");
-    // A session of an assumed role is trusted under the role's ARN (without its path).
-    let as_role = caller_arn
-        .split_once(":assumed-role/")
-        .and_then(|(_, rest)| rest.split('/').next())
-        .map(|role| format!("arn:{partition}:iam::{caller_account}:role/{role}"));
-    let principal_matches = |p: &Value| -> bool {
-        if p.as_str() == Some("*") {
-            return true;
-        }
-        strings(p.get("AWS")).iter().any(|id| {
-            id == "*"
-                || id == caller_account
-                || *id == root
-                || id == caller_arn
-                || as_role.as_deref() == Some(id.as_str())
-        })
-    };
-    let action_matches = |s: &Value| {
-        strings(s.get("Action"))
-            .iter()
-            .any(|a| glob_matches(a.to_ascii_lowercase().as_bytes(), b"sts:assumerole"))
-    };
-    let applies =
-        |s: &Value| s.get("Principal").is_some_and(principal_matches) && action_matches(s);
-    let effect_is =
-        |s: &Value, effect: &str| s.get("Effect").and_then(Value::as_str) == Some(effect);
-    let denied = statements
-        .iter()
-        .any(|s| effect_is(s, "Deny") && applies(s));
-    let principal_arn = as_role.as_deref().unwrap_or(caller_arn);
-    let conditions_hold = |s: &Value| match s.get("Condition") {
-        None => true,
-        Some(Value::Object(operators)) => operators.iter().all(|(operator, keys)| {
-            let glob = match operator.as_str() {
-                "StringEquals" | "ArnEquals" => false,
-                "StringLike" | "ArnLike" => true,
-                _ => return false,
-            };
-            keys.as_object().is_some_and(|keys| {
-                keys.iter().all(|(key, values)| {
-                    key.eq_ignore_ascii_case("aws:PrincipalArn")
-                        && strings(Some(values)).iter().any(|v| {
-                            if glob {
-                                glob_matches(v.as_bytes(), principal_arn.as_bytes())
-                            } else {
-                                v == principal_arn
-                            }
-                        })
-                })
-            })
-        }),
-        Some(_) => false,
-    };
-    let allowed = statements
-        .iter()
-        .any(|s| effect_is(s, "Allow") && conditions_hold(s) && applies(s));
-    allowed && !denied
-}
-
-/// IAM's action wildcards: `*` for any run of characters, `?` for one.
-fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| glob_matches(rest, &text[i..])),
-        Some((b'?', rest)) => !text.is_empty() && glob_matches(rest, &text[1..]),
-        Some((c, rest)) => text.first() == Some(c) && glob_matches(rest, &text[1..]),
-    }
 }

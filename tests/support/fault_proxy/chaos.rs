@@ -64,7 +64,12 @@ impl Run {
         let account = match form_value(form, "RoleArn").filter(|_| incoming.action == "AssumeRole")
         {
             Some(arn) => parse_role_arn(&arn)?.account,
-            None => caller_identity(shared, incoming, headers).await.ok()?.0,
+            None => {
+                caller_identity(shared, incoming, headers)
+                    .await
+                    .ok()?
+                    .account
+            }
         };
         let entity = form_value(form, "RoleName")
             .map(|name| format!("{account}/role/{name}"))

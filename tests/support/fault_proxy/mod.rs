@@ -3,7 +3,8 @@
 //! It also provides AddClientIDToOpenIDConnectProvider, which moto does not implement, and a
 //! strict AssumeRole (on by default): moto hands out credentials for any role ARN, while AWS
 //! answers AccessDenied unless the role exists in the target account and its trust policy lets
-//! the caller in. Besides faults injected one by one, it can fault a share of all calls at
+//! the caller in, and the organization's delegation policy, which moto lacks (see
+//! `organizations`). Besides faults injected one by one, it can fault a share of all calls at
 //! random from a seed (`chaos`), and it can show chosen accounts as having joined long ago,
 //! which moto cannot.
 
@@ -27,6 +28,8 @@ use axum::Router;
 
 mod assume_role;
 mod chaos;
+mod organizations;
+pub mod policy;
 
 use assume_role::check_assume_role;
 pub use assume_role::parse_role_arn;
@@ -148,7 +151,9 @@ struct Shared {
     /// roles AWS has not propagated yet.
     closed_until: Mutex<HashMap<String, Instant>>,
     /// Caller account and ARN by access key; moto's mapping of a key never changes.
-    identities: Mutex<HashMap<String, (String, String)>>,
+    identities: Mutex<HashMap<String, policy::Caller>>,
+    /// The organizations' delegation policies (see `organizations`).
+    delegation: organizations::Delegation,
     chaos: Mutex<Option<Arc<chaos::Run>>>,
     /// Accounts shown as having joined at the given time (seconds since the epoch).
     joined: Mutex<(HashSet<String>, f64)>,
@@ -170,6 +175,7 @@ impl FaultProxy {
             strict_assume_role: AtomicBool::new(true),
             closed_until: Mutex::new(HashMap::new()),
             identities: Mutex::new(HashMap::new()),
+            delegation: organizations::Delegation::default(),
             chaos: Mutex::new(None),
             joined: Mutex::new((HashSet::new(), 0.0)),
             session_lifetime: Mutex::new(None),
@@ -529,8 +535,12 @@ async fn serve(
     if incoming.action == ADD_CLIENT_ID && !incoming.json_protocol {
         return add_client_id(shared, incoming, &parts.headers, &body).await;
     }
+    let as_account = match organizations::route(shared, incoming, &parts.headers, &body).await {
+        organizations::Route::Answer(response) => return response,
+        organizations::Route::Forward(as_account) => as_account,
+    };
     let role_arn = form_value(std::str::from_utf8(&body).unwrap_or_default(), "RoleArn");
-    let response = forward(shared, parts, body).await;
+    let response = forward(shared, parts, body, as_account.as_deref()).await;
     match incoming.action.as_str() {
         "ListAccounts" | "DescribeAccount" if incoming.service == "organizations" => {
             set_joined(shared, response).await
@@ -599,15 +609,21 @@ async fn set_joined(shared: &Shared, response: Response) -> Response {
     Response::from_parts(parts, Body::from(doc.to_string()))
 }
 
+/// To moto as the caller, or, with `as_account`, as that account (moto's
+/// `x-moto-account-id` header wins over the key).
 async fn forward(
     shared: &Shared,
     parts: &axum::http::request::Parts,
     body: axum::body::Bytes,
+    as_account: Option<&str>,
 ) -> Response {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut headers = parts.headers.clone();
     for hop in ["host", "content-length", "transfer-encoding", "connection"] {
         headers.remove(hop);
+    }
+    if let Some(account) = as_account.and_then(|a| HeaderValue::from_str(a).ok()) {
+        headers.insert("x-moto-account-id", account);
     }
     let upstream = shared
         .http
