@@ -91,7 +91,7 @@ resource "aws_cloudwatch_event_target" "forward" {
   target_id = "tooling-bus"
   arn       = var.tooling_event_bus_arn
   # A cross-account bus target needs a role of the sending account.
-  role_arn = aws_iam_role.forward.arn
+  role_arn = module.forward_role.arn
 
   retry_policy {
     maximum_retry_attempts       = var.rule_maximum_retry_attempts
@@ -103,7 +103,7 @@ resource "aws_cloudwatch_event_target" "forward" {
     arn = module.forward_dlq.arn
   }
 
-  depends_on = [module.forward_dlq, aws_iam_role_policy.forward]
+  depends_on = [module.forward_dlq, module.forward_role]
 }
 
 module "forward_dlq" {
@@ -146,7 +146,7 @@ resource "aws_cloudwatch_event_target" "control_tower_forward" {
   rule      = aws_cloudwatch_event_rule.control_tower_forward[0].name
   target_id = "tooling-bus"
   arn       = var.tooling_event_bus_arn
-  role_arn  = aws_iam_role.forward.arn
+  role_arn  = module.forward_role.arn
 
   retry_policy {
     maximum_retry_attempts       = var.rule_maximum_retry_attempts
@@ -157,7 +157,7 @@ resource "aws_cloudwatch_event_target" "control_tower_forward" {
     arn = module.control_tower_forward_dlq[0].arn
   }
 
-  depends_on = [module.control_tower_forward_dlq, aws_iam_role_policy.forward]
+  depends_on = [module.control_tower_forward_dlq, module.forward_role]
 }
 
 # EventBridge only uses a dead-letter queue of the rule's own Region.
@@ -201,54 +201,33 @@ moved {
 # The forwarding rules' role: PutEvents on exactly the tooling bus
 # ---------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "forward_assume_role" {
-  statement {
-    sid     = "EventBridgeForwardRules"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
+module "forward_role" {
+  source = "../modules/event-forward-role"
 
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    # Only this account's forwarding rules may use the role (confused-deputy
-    # guard).
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values = concat(
-        [for key in sort(keys(local.forward_rules)) : aws_cloudwatch_event_rule.forward[key].arn],
-        aws_cloudwatch_event_rule.control_tower_forward[*].arn,
-      )
-    }
+  name        = "${var.name}-forward"
+  description = "Lets the ${var.name} forwarding rules put the account lifecycle events on the tooling bus."
+  account_id  = local.account_id
+  rules = {
+    sid = "EventBridgeForwardRules"
+    arns = concat(
+      [for key in sort(keys(local.forward_rules)) : aws_cloudwatch_event_rule.forward[key].arn],
+      aws_cloudwatch_event_rule.control_tower_forward[*].arn,
+    )
   }
-}
-
-resource "aws_iam_role" "forward" {
-  name               = "${var.name}-forward"
-  description        = "Lets the ${var.name} forwarding rules put the account lifecycle events on the tooling bus."
-  assume_role_policy = data.aws_iam_policy_document.forward_assume_role.json
-  tags               = local.tags
-}
-
-data "aws_iam_policy_document" "forward" {
-  statement {
-    sid       = "PutOnTheToolingBusOnly"
-    effect    = "Allow"
-    actions   = ["events:PutEvents"]
-    resources = [var.tooling_event_bus_arn]
+  bus = {
+    sid = "PutOnTheToolingBusOnly"
+    arn = var.tooling_event_bus_arn
   }
+  tags = local.tags
 }
 
-resource "aws_iam_role_policy" "forward" {
-  name   = "${var.name}-forward"
-  role   = aws_iam_role.forward.id
-  policy = data.aws_iam_policy_document.forward.json
+# Earlier versions declared the role here; it keeps its place.
+moved {
+  from = aws_iam_role.forward
+  to   = module.forward_role.aws_iam_role.this
+}
+
+moved {
+  from = aws_iam_role_policy.forward
+  to   = module.forward_role.aws_iam_role_policy.this
 }

@@ -5,7 +5,7 @@ output "broker_role_arn" {
 
 output "forward_role_arn" {
   description = "ARN of the role the forwarding rules put events on the tooling bus with."
-  value       = aws_iam_role.forward.arn
+  value       = module.forward_role.arn
 }
 
 output "forward_rule_arns" {

@@ -30,6 +30,7 @@ def dead_letter_queue(part: Module, name: str) -> dict[str, Any]:
     return calls[name]
 
 
-def moved_blocks(path: Path) -> set[tuple[str, str]]:
-    """The (from, to) of every `moved` block of one .tf file."""
-    return {(m["from"], m["to"]) for m in load_file(path).get("moved", [])}
+def moved_blocks(path: Path, kind: str = "") -> set[tuple[str, str]]:
+    """The (from, to) of every `moved` block of one .tf file (whose `from` is a `kind`
+    resource, when given)."""
+    return {(m["from"], m["to"]) for m in load_file(path).get("moved", []) if m["from"].startswith("${" + kind)}

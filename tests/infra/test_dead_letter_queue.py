@@ -157,7 +157,7 @@ def test_the_queues_of_earlier_versions_keep_their_place():
             "${module.control_tower_forward_dlq[0].aws_sqs_queue_policy.this[0]}",
         ),
     }
-    assert moved_blocks(MANAGEMENT_DIR / "main.tf") == {
+    assert moved_blocks(MANAGEMENT_DIR / "main.tf", "aws_sqs_queue") == {
         ("${aws_sqs_queue.forward_dlq}", "${module.forward_dlq.aws_sqs_queue.this}"),
         ("${aws_sqs_queue_policy.forward_dlq}", "${module.forward_dlq.aws_sqs_queue_policy.this[0]}"),
         ("${aws_sqs_queue.control_tower_forward_dlq[0]}", "${module.control_tower_forward_dlq[0].aws_sqs_queue.this}"),

@@ -14,7 +14,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from child_modules import dead_letter_queue, moved_blocks
+from child_modules import dead_letter_queue, module_calls, moved_blocks
 from eventbridge import matches, validate
 from hcl_model import (
     EVENTS_DIR,
@@ -811,8 +811,7 @@ def test_rules_queue_their_events_for_the_function(module: Module):
     assert lifecycle["create_before_destroy"] is True
     # Nothing but the event source mapping invokes the function for events.
     assert module.resources_of_type("aws_lambda_permission") == {}
-    moved = load_file(INFRA_DIR / "events.tf")["moved"]
-    assert {(m["from"], m["to"]) for m in moved} == {
+    assert moved_blocks(INFRA_DIR / "events.tf", "aws_cloudwatch_event") == {
         ("${aws_cloudwatch_event_rule.lambda}", "${aws_cloudwatch_event_rule.account}"),
         ("${aws_cloudwatch_event_target.lambda}", "${aws_cloudwatch_event_target.account}"),
     }
@@ -841,24 +840,29 @@ def test_control_tower_forwarding(module: Module):
     target = module.resource("aws_cloudwatch_event_target", "control_tower_forward")
     assert target["provider"] == "${aws.control_tower}"
     assert target["arn"] == "${local.default_event_bus_arn}"
-    assert target["role_arn"] == "${aws_iam_role.control_tower_forward[0].arn}"
+    assert target["role_arn"] == "${module.control_tower_forward_role[0].arn}"
     assert module.locals["default_event_bus_arn"] == (
         "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/default"
     )
 
-    (statement,) = policy_statements(module.data_source("aws_iam_policy_document", "control_tower_forward"))
-    assert statement["actions"] == ["events:PutEvents"]
-    assert statement["resources"] == ["${local.default_event_bus_arn}"]
-
-    (trust,) = policy_statements(
-        module.data_source("aws_iam_policy_document", "control_tower_forward_assume_role")
-    )
-    assert trust["actions"] == ["sts:AssumeRole"]
-    assert trust["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com"]}]
-    conditions = {c["variable"]: c["values"] for c in trust["condition"]}
-    assert conditions == {
-        "aws:SourceAccount": ["${local.account_id}"],
-        "aws:SourceArn": ["${aws_cloudwatch_event_rule.control_tower_forward[0].arn}"],
+    # The role is the event-forward-role module's (test_event_forward_role.py): assumed
+    # only by this rule of this account, PutEvents only on this Region's default bus.
+    role = module_calls(module, "event-forward-role")["control_tower_forward_role"]
+    assert role["count"] == "${local.forward_control_tower_events ? 1 : 0}"
+    assert "providers" not in role, "IAM is global: the default provider's account"
+    assert role["name"] == "${var.name}-ct-forward"
+    assert role["account_id"] == "${local.account_id}"
+    assert role["rules"] == {
+        "sid": "EventBridgeForwardRule",
+        "arns": ["${aws_cloudwatch_event_rule.control_tower_forward[0].arn}"],
+    }
+    assert role["bus"] == {"sid": "PutOnFunctionRegionDefaultBus", "arn": "${local.default_event_bus_arn}"}
+    assert moved_blocks(INFRA_DIR / "events.tf", "aws_iam_role") == {
+        ("${aws_iam_role.control_tower_forward[0]}", "${module.control_tower_forward_role[0].aws_iam_role.this}"),
+        (
+            "${aws_iam_role_policy.control_tower_forward[0]}",
+            "${module.control_tower_forward_role[0].aws_iam_role_policy.this}",
+        ),
     }
 
 

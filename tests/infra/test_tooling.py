@@ -93,7 +93,7 @@ def test_the_broker_may_do_exactly_two_things(management: Module):
     assert unscoped["resources"] == ["*"]
     policy = management.resource("aws_iam_role_policy", "broker")
     assert policy["role"] == "${aws_iam_role.broker.id}"
-    assert set(management.resources_of_type("aws_iam_role_policy")) == {"broker", "forward"}
+    assert set(management.resources_of_type("aws_iam_role_policy")) == {"broker"}  # and module.forward_role's
     assert not management.resources_of_type("aws_iam_role_policy_attachment")
 
 
@@ -149,7 +149,7 @@ def test_the_forwarding_rules_use_the_root_modules_patterns(management: Module, 
 def test_every_forwarding_target_is_the_tooling_bus_with_retries_and_a_dead_letter_queue(management: Module, name, dlq):
     target = management.resource("aws_cloudwatch_event_target", name)
     assert target["arn"] == "${var.tooling_event_bus_arn}"
-    assert target["role_arn"] == "${aws_iam_role.forward.arn}"
+    assert target["role_arn"] == "${module.forward_role.arn}"
     (retry,) = target["retry_policy"]
     assert retry == {
         "maximum_retry_attempts": "${var.rule_maximum_retry_attempts}",
@@ -180,15 +180,19 @@ def test_nothing_the_forwarding_rules_keep_goes_unnoticed(management: Module):
 
 
 def test_the_forwarding_role_puts_on_exactly_the_tooling_bus(management: Module):
-    (put,) = policy_statements(management.data_source("aws_iam_policy_document", "forward"))
-    assert put["actions"] == ["events:PutEvents"]
-    assert put["resources"] == ["${var.tooling_event_bus_arn}"]
-    (trust,) = policy_statements(management.data_source("aws_iam_policy_document", "forward_assume_role"))
-    assert trust["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com"]}]
-    conditions = {c["variable"]: c for c in trust["condition"]}
-    assert conditions["aws:SourceAccount"]["values"] == ["${local.account_id}"]
-    assert "aws_cloudwatch_event_rule.forward[key].arn" in str(conditions["aws:SourceArn"]["values"])
-    assert "aws_cloudwatch_event_rule.control_tower_forward[*].arn" in str(conditions["aws:SourceArn"]["values"])
+    # The role is the event-forward-role module's (test_event_forward_role.py): assumed only
+    # by the given rules of this account, PutEvents only on the given bus.
+    role = module_calls(management, "event-forward-role")["forward_role"]
+    assert role["name"] == "${var.name}-forward"
+    assert role["account_id"] == "${local.account_id}"
+    assert role["bus"] == {"sid": "PutOnTheToolingBusOnly", "arn": "${var.tooling_event_bus_arn}"}
+    assert role["rules"]["sid"] == "EventBridgeForwardRules"
+    assert "aws_cloudwatch_event_rule.forward[key].arn" in role["rules"]["arns"]
+    assert "aws_cloudwatch_event_rule.control_tower_forward[*].arn" in role["rules"]["arns"]
+    assert moved_blocks(MANAGEMENT_DIR / "main.tf", "aws_iam_role") == {
+        ("${aws_iam_role.forward}", "${module.forward_role.aws_iam_role.this}"),
+        ("${aws_iam_role_policy.forward}", "${module.forward_role.aws_iam_role_policy.this}"),
+    }
 
 
 def test_the_management_part_is_documented(management: Module):
