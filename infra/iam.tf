@@ -1,5 +1,12 @@
-locals {
-  organizations_arn_prefix = "arn:${local.partition}:organizations::${local.account_id}"
+# The management account and the organization come from DescribeOrganization,
+# which any member account may call: in the single-account layout that is
+# this account, in tooling mode the management account.
+module "organizations_reads" {
+  source = "./modules/organizations-reads"
+
+  partition             = local.partition
+  management_account_id = data.aws_organizations_organization.this.master_account_id
+  organization_id       = local.organization_id
 }
 
 data "aws_iam_policy_document" "lambda_assume_role" {
@@ -46,8 +53,8 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   # Tooling mode: the management account's broker role, and nothing else in
-  # it. Its session reads Organizations and enters the member accounts; this
-  # role has no Organizations permission and no access role of its own.
+  # it. Its session enters the member accounts; this role has no access role
+  # of its own.
   dynamic "statement" {
     for_each = local.tooling_mode ? [var.management_role_arn] : []
 
@@ -59,40 +66,18 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  # The Organizations reads, in both layouts. In tooling mode the function
+  # makes them with its own credentials from the tooling account, which the
+  # organization's delegation policy (infra/management) allows; that policy
+  # grants exactly these statements, and IAM wants both sides to allow.
   dynamic "statement" {
-    for_each = local.tooling_mode ? [] : [1]
+    for_each = module.organizations_reads.statements
 
     content {
-      sid    = "ReadAccountsOusAndRoots"
-      effect = "Allow"
-      actions = [
-        "organizations:DescribeAccount",
-        "organizations:DescribeOrganizationalUnit",
-        "organizations:ListParents",
-        "organizations:ListTagsForResource",
-      ]
-      # These actions support resource-level permissions, so they are held to
-      # the organization this management account owns.
-      resources = [
-        "${local.organizations_arn_prefix}:account/${local.organization_id}/*",
-        "${local.organizations_arn_prefix}:ou/${local.organization_id}/ou-*",
-        "${local.organizations_arn_prefix}:root/${local.organization_id}/r-*",
-      ]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = local.tooling_mode ? [] : [1]
-
-    content {
-      sid    = "ListOrganization"
-      effect = "Allow"
-      actions = [
-        "organizations:DescribeOrganization",
-        "organizations:ListAccounts",
-      ]
-      # These actions have no resource type in IAM, so only "*" matches them.
-      resources = ["*"]
+      sid       = statement.value.sid
+      effect    = "Allow"
+      actions   = statement.value.actions
+      resources = statement.value.resources
     }
   }
 

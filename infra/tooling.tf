@@ -4,16 +4,17 @@
 # With management_role_arn set, this module is deployed in a tooling account
 # instead of the Organizations management account. The management account
 # keeps only infra/management: rules that forward the account lifecycle
-# events to the bus below, and the broker role the function assumes for its
-# Organizations reads and for entering member accounts (whose access roles
-# trust only the management account). Without it (the default), nothing here
+# events to the bus below, the broker role the function assumes to enter
+# member accounts (whose access roles trust only the management account), and
+# the organization's delegation policy that lets the function's own role make
+# its Organizations reads (iam.tf). Without it (the default), nothing here
 # is created and the module is the single-account layout: both parts in the
 # management account.
 # ---------------------------------------------------------------------------
 
 variable "management_role_arn" {
   type        = string
-  description = "Tooling mode: ARN of the broker role in the Organizations management account (output broker_role_arn of infra/management). The function then assumes only this role, reads Organizations and enters member accounts through its session, and receives the account events on its own bus (tooling_event_bus_name). null: the single-account layout, deployed in the management account."
+  description = "Tooling mode: ARN of the broker role in the Organizations management account (output broker_role_arn of infra/management). The function then assumes only this role and enters member accounts through its session, reads Organizations with its own role (allowed by infra/management's delegation policy), and receives the account events on its own bus (tooling_event_bus_name). null: the single-account layout, deployed in the management account."
   default     = null
 
   validation {
@@ -85,6 +86,10 @@ resource "aws_cloudwatch_event_bus" "organization" {
     precondition {
       condition     = split(":", var.management_role_arn)[1] == local.partition
       error_message = "management_role_arn is in another partition than this account: a role of another partition can never be assumed."
+    }
+    precondition {
+      condition     = local.management_account_id == data.aws_organizations_organization.this.master_account_id
+      error_message = "management_role_arn names account ${local.management_account_id}, but this account's organization is managed by ${data.aws_organizations_organization.this.master_account_id}: the broker role is in the management account (output broker_role_arn of infra/management applied there)."
     }
   }
 }

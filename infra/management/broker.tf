@@ -1,12 +1,31 @@
-# The broker role: the tooling function's only way into the organization.
+# The broker role and the organization's delegation policy: the tooling
+# function's two ways into the organization.
+#
 # The member accounts' access roles trust the management account, and no
-# delegation lets another account assume them, so the function assumes this
-# role first and chains into the member accounts from its session. The same
-# session makes the Organizations reads (see the README, "Deploy from a
-# tooling account", for why not a delegation policy).
+# delegation lets another account assume them, so the function assumes the
+# broker first and chains into the member accounts from its session. That is
+# all the broker may do.
+#
+# The Organizations reads need no role here: the organization's resource-based
+# delegation policy lets the function's own role (and the operators' roles)
+# make exactly those reads from the tooling account. Not delegated
+# administration for an AWS service, which would make the tooling account the
+# administrator of some service, for every principal of the account, to get
+# the reads (README, "Deploy from a tooling account").
 
 locals {
-  organizations_arn_prefix = "arn:${local.partition}:organizations::${local.account_id}"
+  # The principals of the tooling account the broker trusts and the delegation
+  # policy names: its function's role and the operators' roles, nothing else.
+  tooling_account_root = "arn:${local.partition}:iam::${local.tooling_account_id}:root"
+  tooling_principals   = concat([var.tooling_role_arn], var.operator_role_arns)
+}
+
+module "organizations_reads" {
+  source = "../modules/organizations-reads"
+
+  partition             = local.partition
+  management_account_id = local.account_id
+  organization_id       = local.organization_id
 }
 
 data "aws_iam_policy_document" "broker_trust" {
@@ -23,20 +42,20 @@ data "aws_iam_policy_document" "broker_trust" {
     # applied before or after it.
     principals {
       type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.tooling_account_id}:root"]
+      identifiers = [local.tooling_account_root]
     }
 
     condition {
       test     = "ArnEquals"
       variable = "aws:PrincipalArn"
-      values   = concat([var.tooling_role_arn], var.operator_role_arns)
+      values   = local.tooling_principals
     }
   }
 }
 
 resource "aws_iam_role" "broker" {
   name        = local.broker_role_name
-  description = "Assumed by the ${var.name} function of account ${local.tooling_account_id}: Organizations reads and the member accounts' access roles, nothing else."
+  description = "Assumed by the ${var.name} function of account ${local.tooling_account_id}: the member accounts' access roles, nothing else."
   # The function's own credentials are a role session, so this one is
   # chained: AWS caps it at one hour whatever the maximum says.
   max_session_duration = 3600
@@ -59,38 +78,49 @@ data "aws_iam_policy_document" "broker" {
       values   = [local.organization_id]
     }
   }
-
-  # Every Organizations call the function and its doctor make (src/aws/organizations.rs).
-  statement {
-    sid    = "ReadAccountsOusAndRoots"
-    effect = "Allow"
-    actions = [
-      "organizations:DescribeAccount",
-      "organizations:DescribeOrganizationalUnit",
-      "organizations:ListParents",
-      "organizations:ListTagsForResource",
-    ]
-    resources = [
-      "${local.organizations_arn_prefix}:account/${local.organization_id}/*",
-      "${local.organizations_arn_prefix}:ou/${local.organization_id}/ou-*",
-      "${local.organizations_arn_prefix}:root/${local.organization_id}/r-*",
-    ]
-  }
-
-  statement {
-    sid    = "ListOrganization"
-    effect = "Allow"
-    actions = [
-      "organizations:DescribeOrganization",
-      "organizations:ListAccounts",
-    ]
-    # These actions have no resource type in IAM, so only "*" matches them.
-    resources = ["*"]
-  }
 }
 
 resource "aws_iam_role_policy" "broker" {
   name   = "${local.broker_role_name}-least-privilege"
   role   = aws_iam_role.broker.id
   policy = data.aws_iam_policy_document.broker.json
+}
+
+# The function role's Organizations statements (iam.tf of the root module),
+# granted to the tooling account, and there only to the function's role and
+# the operators' roles: the same principals the broker trusts. The identity
+# policy of the role must allow them too; DescribeOrganization any member may
+# call anyway.
+data "aws_iam_policy_document" "delegation" {
+  dynamic "statement" {
+    for_each = module.organizations_reads.statements
+
+    content {
+      sid       = statement.value.sid
+      effect    = "Allow"
+      actions   = statement.value.actions
+      resources = statement.value.resources
+
+      principals {
+        type        = "AWS"
+        identifiers = [local.tooling_account_root]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:PrincipalArn"
+        values   = local.tooling_principals
+      }
+    }
+  }
+}
+
+# An organization has one delegation policy: this replaces any other. With
+# manage_delegation_policy = false, merge output delegation_policy into the
+# organization's own instead.
+resource "aws_organizations_resource_policy" "delegation" {
+  count = var.manage_delegation_policy ? 1 : 0
+
+  content = data.aws_iam_policy_document.delegation.json
+  tags    = local.tags
 }

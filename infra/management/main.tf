@@ -1,6 +1,7 @@
 # The management account's part of tooling mode: rules that forward the
-# account lifecycle events to the tooling account's bus, and the broker role
-# the tooling function assumes (broker.tf). Nothing here runs code.
+# account lifecycle events to the tooling account's bus, the broker role the
+# tooling function assumes and the organization's delegation policy for its
+# reads (broker.tf). Nothing here runs code.
 
 data "aws_caller_identity" "current" {}
 

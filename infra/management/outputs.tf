@@ -1,5 +1,5 @@
 output "broker_role_arn" {
-  description = "ARN of the broker role: input management_role_arn of the tooling part."
+  description = "ARN of the broker role: input management_role_arn of the tooling part. It may only assume the access roles of the organization's accounts."
   value       = aws_iam_role.broker.arn
 }
 
@@ -22,6 +22,11 @@ output "forward_dlq_url" {
 }
 
 output "organization_id" {
-  description = "The organization the broker may reach accounts of (aws:ResourceOrgID)."
+  description = "The organization the broker may reach accounts of (aws:ResourceOrgID) and the delegation policy lets the function read."
   value       = local.organization_id
+}
+
+output "delegation_policy" {
+  description = "The organization's delegation policy (JSON) that lets the tooling function's role (and operator_role_arns) make its Organizations reads: what this module writes with manage_delegation_policy = true, and what to merge into the organization's own policy with false."
+  value       = data.aws_iam_policy_document.delegation.json
 }

@@ -11,7 +11,7 @@ variable "name" {
 
 variable "tooling_role_arn" {
   type        = string
-  description = "ARN of the tooling function's execution role (output role_arn of the root module applied in the tooling account): the only principal the broker role trusts."
+  description = "ARN of the tooling function's execution role (output role_arn of the root module applied in the tooling account): the only principal the broker role trusts and the delegation policy lets read Organizations (with operator_role_arns)."
   nullable    = false
 
   validation {
@@ -33,7 +33,7 @@ variable "tooling_event_bus_arn" {
 
 variable "operator_role_arns" {
   type        = list(string)
-  description = "Roles of the tooling account that may also assume the broker, for operators running the CLI in tooling mode (for example an SSO permission set's role). Empty: only the function's role."
+  description = "Roles of the tooling account that may also assume the broker and make the function's Organizations reads, for operators running the CLI in tooling mode (for example an SSO permission set's role). Empty: only the function's role. A role listed here that also runs Terraform on the tooling part makes hashicorp/aws (5.x) go on from ListAccounts to ListRoots in data.aws_organizations_organization, which the delegation policy does not allow: deploy with another role."
   default     = []
 
   validation {
@@ -51,6 +51,13 @@ variable "access_role_names" {
     condition     = length(var.access_role_names) >= 1 && length(var.access_role_names) <= 5 && alltrue([for role in var.access_role_names : can(regex("^[A-Za-z0-9+=.@_-]{1,64}$", role))])
     error_message = "access_role_names must hold 1 to 5 plain IAM role names (1-64 letters, digits or +=.@_-; no path, no wildcard, no comma)."
   }
+}
+
+variable "manage_delegation_policy" {
+  type        = bool
+  description = "Write the organization's delegation policy (aws_organizations_resource_policy), which lets the tooling function's role read Organizations. An organization has one delegation policy, and this replaces it: set false when the organization has one already, and merge output delegation_policy into it."
+  default     = true
+  nullable    = false
 }
 
 variable "broker_role_name" {

@@ -62,6 +62,7 @@ class Module:
     locals: dict[str, Any] = field(default_factory=dict)
     terraform: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    directory: Path = INFRA_DIR
 
     def resource(self, rtype: str, name: str) -> dict[str, Any]:
         assert (rtype, name) in self.resources, f"missing resource {rtype}.{name}"
@@ -74,6 +75,26 @@ class Module:
     def resources_of_type(self, rtype: str) -> dict[str, dict[str, Any]]:
         return {name: body for (kind, name), body in self.resources.items() if kind == rtype}
 
+    def module_call(self, name: str) -> dict[str, Any]:
+        calls = [block[name] for parsed in self.files.values() for block in parsed.get("module", []) if name in block]
+        assert len(calls) == 1, f"module {name} called {len(calls)} times"
+        return calls[0]
+
+    def module_output(self, name: str, output: str) -> Any:
+        """The value of `output` of the child module `name`, with its locals and variables
+        replaced by what this module passes (as text: both are plain references here)."""
+        call = self.module_call(name)
+        child = load_module((self.directory / call["source"]).resolve())
+        text = json.dumps(child.outputs[output]["value"])
+        for local, value in child.locals.items():
+            text = text.replace("${local.%s}" % local, value)
+        for variable in child.variables:
+            argument = call[variable]
+            assert is_expression(argument), f"{name}.{variable}: {argument}"
+            text = text.replace("${var.%s}" % variable, argument)
+        assert "${var." not in text and "${local.arn" not in text, text
+        return json.loads(text)
+
 
 def _add_typed(target: dict, blocks: list[dict[str, Any]], what: str, filename: str) -> None:
     for block in blocks:
@@ -85,7 +106,7 @@ def _add_typed(target: dict, blocks: list[dict[str, Any]], what: str, filename: 
 
 
 def load_module(directory: Path = INFRA_DIR) -> Module:
-    module = Module()
+    module = Module(directory=directory)
     for path in sorted(directory.glob("*.tf")):
         parsed = load_file(path)
         module.files[path.name] = parsed
@@ -107,19 +128,31 @@ def load_module(directory: Path = INFRA_DIR) -> Module:
     return module
 
 
-def policy_statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+def policy_statements(document: dict[str, Any], module: Module | None = None) -> list[dict[str, Any]]:
     """Static and dynamic `statement` blocks of an aws_iam_policy_document.
 
     Dynamic statements carry their `for_each` under the key 'for_each' so a
-    test can check what switches them on.
+    test can check what switches them on. A dynamic statement over a child
+    module's statements (`module.<name>.statements`) is expanded, one per
+    element, with `module` (the calling module) resolving them.
     """
     statements = [dict(s, for_each=None) for s in document.get("statement", [])]
     for dynamic in document.get("dynamic", []):
         for label, body in dynamic.items():
             if label != "statement":
                 continue
+            for_each = body.get("for_each")
             for content in body.get("content", []):
-                statements.append(dict(content, for_each=body.get("for_each")))
+                if isinstance(for_each, str) and for_each.startswith("${module."):
+                    assert module is not None, f"{for_each} needs the calling module"
+                    name, output = for_each[len("${module."):-1].split(".")
+                    for element in module.module_output(name, output):
+                        text = json.dumps(content)
+                        for key, value in element.items():
+                            text = text.replace(json.dumps("${statement.value.%s}" % key), json.dumps(value))
+                        statements.append(dict(json.loads(text), for_each=for_each))
+                else:
+                    statements.append(dict(content, for_each=for_each))
     return statements
 
 

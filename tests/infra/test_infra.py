@@ -876,7 +876,7 @@ def function_statements(module: Module) -> list[dict]:
     policy = module.resource("aws_iam_role_policy", "lambda")
     assert policy["role"] == "${aws_iam_role.lambda.id}"
     assert policy["policy"] == "${data.aws_iam_policy_document.lambda.json}"
-    statements = policy_statements(module.data_source("aws_iam_policy_document", "lambda"))
+    statements = policy_statements(module.data_source("aws_iam_policy_document", "lambda"), module)
     for statement in statements:
         assert statement.get("effect", "Allow") == "Allow"
         assert "not_actions" not in statement and "not_resources" not in statement
@@ -948,24 +948,35 @@ def test_organizations_access(function_statements: list[dict], module: Module):
     }
     unscoped_actions = {"organizations:DescribeOrganization", "organizations:ListAccounts"}
     org = [s for s in function_statements if any(a.startswith("organizations:") for a in s["actions"])]
-    # The broker role reads Organizations in tooling mode.
-    assert all(s["for_each"] == SINGLE_ACCOUNT_ONLY for s in org)
+    # In both layouts: in tooling mode the organization's delegation policy allows them too.
+    assert all(s["for_each"] == "${module.organizations_reads.statements}" for s in org)
+    assert [s["sid"] for s in org] == ["TfcOnboarderReadAccountsOusAndRoots", "TfcOnboarderListOrganization"]
     granted = {a for s in org for a in s["actions"]}
     assert granted == scoped_actions | unscoped_actions
 
+    # The organization's ARNs name its management account, as DescribeOrganization has it
+    # (this account in the single-account layout).
+    prefix = "arn:${local.partition}:organizations::${data.aws_organizations_organization.this.master_account_id}"
     for statement in org:
+        assert statement.get("condition") is None and statement.get("principals") is None
         actions = set(statement["actions"])
         if actions & scoped_actions:
             assert actions <= scoped_actions
             assert statement["resources"] == [
-                "${local.organizations_arn_prefix}:account/${local.organization_id}/*",
-                "${local.organizations_arn_prefix}:ou/${local.organization_id}/ou-*",
-                "${local.organizations_arn_prefix}:root/${local.organization_id}/r-*",
+                f"{prefix}:account/${{local.organization_id}}/*",
+                f"{prefix}:ou/${{local.organization_id}}/ou-*",
+                f"{prefix}:root/${{local.organization_id}}/r-*",
             ]
         else:
             assert actions <= unscoped_actions
             assert statement["resources"] == ["*"]
-    assert module.locals["organizations_arn_prefix"] == "arn:${local.partition}:organizations::${local.account_id}"
+    assert "organizations_arn_prefix" not in module.locals
+
+
+def test_the_management_account_named_by_the_broker_arn_manages_the_organization(module: Module):
+    bus = module.resource("aws_cloudwatch_event_bus", "organization")
+    conditions = [p["condition"] for lc in bus["lifecycle"] for p in lc["precondition"]]
+    assert "${local.management_account_id == data.aws_organizations_organization.this.master_account_id}" in conditions
 
 
 def test_doctor_reads_trails_and_the_accounts_own_rules(function_statements: list[dict]):

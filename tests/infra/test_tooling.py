@@ -1,9 +1,10 @@
 """Tooling mode, offline: the management account's part (infra/management), the
 root module's tooling bus and its policy, and the examples of both parts.
 
-The broker role is what a security team reviews, so its documents are checked
-statement by statement; its Organizations actions are compared with the calls
-the Rust code makes, so that a new call cannot ship without its permission.
+The broker role and the organization's delegation policy are what a security
+team reviews, so their documents are checked statement by statement; the
+Organizations actions are compared with the calls the Rust code makes, so that
+a new call cannot ship without its permission.
 """
 
 from __future__ import annotations
@@ -50,13 +51,15 @@ def test_the_broker_trusts_only_the_tooling_function_role(management: Module):
     assert trust["actions"] == ["sts:AssumeRole"]
     assert trust.get("effect", "Allow") == "Allow"
     assert trust["principals"] == [
-        {"type": "AWS", "identifiers": ["arn:${local.partition}:iam::${local.tooling_account_id}:root"]}
+        {"type": "AWS", "identifiers": ["${local.tooling_account_root}"]}
     ]
     (condition,) = trust["condition"]
     assert condition == {
         "test": "ArnEquals", "variable": "aws:PrincipalArn",
-        "values": "${concat([var.tooling_role_arn], var.operator_role_arns)}",
+        "values": "${local.tooling_principals}",
     }
+    assert management.locals["tooling_account_root"] == "arn:${local.partition}:iam::${local.tooling_account_id}:root"
+    assert management.locals["tooling_principals"] == "${concat([var.tooling_role_arn], var.operator_role_arns)}"
     assert management.variables["operator_role_arns"]["default"] == []
     assert management.locals["tooling_account_id"] == '${split(":", var.tooling_role_arn)[4]}'
     role = management.resource("aws_iam_role", "broker")
@@ -66,55 +69,116 @@ def test_the_broker_trusts_only_the_tooling_function_role(management: Module):
     assert management.locals["broker_role_name"] == '${coalesce(var.broker_role_name, "${var.name}-broker")}'
 
 
-def test_the_broker_may_do_exactly_two_things(management: Module):
-    statements = policy_statements(management.data_source("aws_iam_policy_document", "broker"))
-    for statement in statements:
-        assert statement.get("effect", "Allow") == "Allow"
-        assert statement["for_each"] is None
-    granted = {a for s in statements for a in s["actions"]}
-    assert granted == _organizations_calls() | {"sts:AssumeRole"}
-    assert not any(a.startswith(("iam:", "organizations:Create", "organizations:Update")) for a in granted)
-
-    assume = _statement(statements, "AssumeAccessRolesInMemberAccounts")
+def test_the_broker_may_only_assume_the_access_roles(management: Module):
+    (assume,) = policy_statements(management.data_source("aws_iam_policy_document", "broker"), management)
+    assert assume["sid"] == "AssumeAccessRolesInMemberAccounts"
+    assert assume.get("effect", "Allow") == "Allow" and assume["for_each"] is None
+    # No Organizations action of any kind: the reads go through the delegation policy.
     assert assume["actions"] == ["sts:AssumeRole"]
     assert assume["resources"] == '${[for role in var.access_role_names : "arn:${local.partition}:iam::*:role/${role}"]}'
     (condition,) = assume["condition"]
     assert condition == {"test": "StringEquals", "variable": "aws:ResourceOrgID", "values": ["${local.organization_id}"]}
     assert management.locals["organization_id"] == "${data.aws_organizations_organization.this.id}"
-
-    scoped = _statement(statements, "ReadAccountsOusAndRoots")
-    assert scoped["resources"] == [
-        "${local.organizations_arn_prefix}:account/${local.organization_id}/*",
-        "${local.organizations_arn_prefix}:ou/${local.organization_id}/ou-*",
-        "${local.organizations_arn_prefix}:root/${local.organization_id}/r-*",
-    ]
-    unscoped = _statement(statements, "ListOrganization")
-    assert set(unscoped["actions"]) == {"organizations:DescribeOrganization", "organizations:ListAccounts"}
-    assert unscoped["resources"] == ["*"]
     policy = management.resource("aws_iam_role_policy", "broker")
     assert policy["role"] == "${aws_iam_role.broker.id}"
     assert set(management.resources_of_type("aws_iam_role_policy")) == {"broker"}  # and module.forward_role's
     assert not management.resources_of_type("aws_iam_role_policy_attachment")
 
 
-def test_the_single_account_function_reads_exactly_what_the_broker_reads(module: Module):
-    statements = policy_statements(module.data_source("aws_iam_policy_document", "lambda"))
+def test_the_broker_assumes_what_the_single_account_function_assumes(management: Module, module: Module):
+    """The broker's grant is the single-account function's, moved: the same statement, word
+    for word, so that the two layouts cannot drift apart."""
+    broker = policy_statements(management.data_source("aws_iam_policy_document", "broker"), management)
+    function = policy_statements(module.data_source("aws_iam_policy_document", "lambda"), module)
+    moved = {k: v for k, v in _statement(function, "AssumeAccessRolesInMemberAccounts").items() if k != "for_each"}
+    kept = {k: v for k, v in _statement(broker, "AssumeAccessRolesInMemberAccounts").items() if k != "for_each"}
+    assert kept == moved
+
+
+# ---------------------------------------------------------------------------
+# The delegation policy
+# ---------------------------------------------------------------------------
+
+
+def _delegation(management: Module) -> list[dict]:
+    return policy_statements(management.data_source("aws_iam_policy_document", "delegation"), management)
+
+
+def _organizations_statements(statements: list[dict]) -> list[tuple[str, frozenset[str], tuple[str, ...]]]:
+    """Sid, actions and resources of the statements granting organizations:* actions, with
+    the organization's ARNs written the same way whichever module computed them."""
+    found = []
+    for statement in statements:
+        actions = frozenset(statement["actions"])
+        if any(a.startswith("organizations:") for a in actions):
+            resources = tuple(r.replace("${data.aws_organizations_organization.this.master_account_id}", "<management>")
+                              .replace("${local.account_id}", "<management>") for r in statement["resources"])
+            found.append((statement["sid"], actions, resources))
+    return found
+
+
+def test_the_delegation_policy_grants_exactly_the_function_roles_organizations_statements(
+        management: Module, module: Module):
+    delegation = _delegation(management)
+    function = policy_statements(module.data_source("aws_iam_policy_document", "lambda"), module)
+    assert _organizations_statements(delegation) == _organizations_statements(function)
+    assert len(delegation) == 2 and {a for s in delegation for a in s["actions"]} == _organizations_calls()
+    # Both read the same module, given the management account: its own id here, the one
+    # DescribeOrganization names in the root module (checked against management_role_arn there).
+    call = management.module_call("organizations_reads")
+    assert call["source"] == "../modules/organizations-reads"
+    assert call["management_account_id"] == "${local.account_id}"
+    assert module.module_call("organizations_reads")["source"] == "./modules/organizations-reads"
+
+
+def test_the_delegation_policy_names_exactly_the_tooling_account_and_roles(management: Module):
+    for statement in _delegation(management):
+        assert statement.get("effect", "Allow") == "Allow"
+        assert statement["for_each"] == "${module.organizations_reads.statements}"
+        # Exactly the tooling account as principal...
+        assert statement["principals"] == [
+            {"type": "AWS", "identifiers": ["${local.tooling_account_root}"]}
+        ]
+        # ...and of its principals, exactly the function's role and the operators' roles:
+        # the ones the broker trusts.
+        (condition,) = statement["condition"]
+        assert condition == {
+            "test": "ArnEquals", "variable": "aws:PrincipalArn",
+            "values": "${local.tooling_principals}",
+        }
+    (trust,) = policy_statements(management.data_source("aws_iam_policy_document", "broker_trust"))
+    assert [trust["principals"], trust["condition"]] == [_delegation(management)[0]["principals"],
+                                                         _delegation(management)[0]["condition"]]
+
+
+def test_the_delegation_policy_is_written_unless_switched_off_and_always_output(management: Module):
+    policy = management.resource("aws_organizations_resource_policy", "delegation")
+    assert policy["count"] == "${var.manage_delegation_policy ? 1 : 0}"
+    assert policy["content"] == "${data.aws_iam_policy_document.delegation.json}"
+    variable = management.variables["manage_delegation_policy"]
+    assert variable["default"] is True and variable["type"] == "bool" and variable["nullable"] is False
+    assert management.outputs["delegation_policy"]["value"] == "${data.aws_iam_policy_document.delegation.json}"
+    assert set(management.resources_of_type("aws_organizations_resource_policy")) == {"delegation"}
+    assert not management.resources_of_type("aws_organizations_delegated_administrator")
+
+
+def test_no_organizations_action_outside_the_shared_statements(management: Module, module: Module):
+    """Only the organizations-reads module names Organizations actions: not the broker, not
+    any other document of either part."""
+    for owner in (management, module):
+        for (kind, name), body in owner.data.items():
+            if kind != "aws_iam_policy_document" or name == "delegation":
+                continue
+            for statement in policy_statements(body, owner):
+                actions = statement["actions"]
+                if isinstance(actions, list) and any(a.startswith("organizations:") for a in actions):
+                    assert statement["for_each"] == "${module.organizations_reads.statements}", (name, statement)
+
+
+def test_the_single_account_function_reads_exactly_what_the_code_calls(module: Module):
+    statements = policy_statements(module.data_source("aws_iam_policy_document", "lambda"), module)
     reads = {a for s in statements for a in s["actions"] if a.startswith("organizations:")}
     assert reads == _organizations_calls()
-
-
-def test_the_broker_holds_exactly_the_single_account_functions_organization_statements(
-        management: Module, module: Module):
-    """The broker's grants are the single-account function's, moved: the same statements,
-    word for word, so that the two layouts cannot drift apart."""
-    sids = ("AssumeAccessRolesInMemberAccounts", "ReadAccountsOusAndRoots", "ListOrganization")
-    broker = policy_statements(management.data_source("aws_iam_policy_document", "broker"))
-    function = policy_statements(module.data_source("aws_iam_policy_document", "lambda"))
-    for sid in sids:
-        moved = {k: v for k, v in _statement(function, sid).items() if k != "for_each"}
-        kept = {k: v for k, v in _statement(broker, sid).items() if k != "for_each"}
-        assert kept == moved, sid
-    assert management.locals["organizations_arn_prefix"] == module.locals["organizations_arn_prefix"]
 
 
 def test_the_access_role_names_follow_the_tooling_part(management: Module, module: Module):
@@ -201,7 +265,9 @@ def test_the_management_part_is_documented(management: Module):
         assert f"`{name}`" in readme, f"infra/management/README.md does not document `{name}`"
     for name, body in management.variables.items():
         assert body.get("type") and len(body.get("description", "")) >= 10, name
-    for words in ("aws:PrincipalArn", "external id", "delegation policy", "moto"):
+    # Which of the two delegations, why, and the one-policy caveat with its way out.
+    for words in ("aws:PrincipalArn", "external id", "**delegation", "RegisterDelegatedAdministrator",
+                  "One policy per organization", "manage_delegation_policy = false", "delegation_policy"):
         assert words in readme, words
 
 

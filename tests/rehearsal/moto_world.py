@@ -33,6 +33,11 @@ lambda_runtime.py) and correct the ones that are more lenient than AWS:
 - moto runs an SQS event source mapping itself, inside SendMessage: one message per
   invocation, without the function's role, ignoring partial batch responses. That is
   switched off; Lambda's pollers are event_source_mapping.py's.
+- Organizations has the organization's resource-based delegation policy
+  (Put/Describe/DeleteResourcePolicy, taggable), and a member account's reads are
+  allowed only where that policy allows them, answered from the management account's
+  Organizations (organizations_delegation.py). moto answers them from the member's
+  own empty backend, and has no delegation policy at all.
 - Faults moto cannot produce (a throttled Organizations call) are injected on demand
   (`inject_error`), and every request is recorded with the key that signed it
   (`requests`), so a test can tell who called what.
@@ -391,6 +396,8 @@ _IAM_ACTIONS = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 def _install_patches() -> None:
     global _PATCHED
+    # Imported here: it builds on this module's condition evaluation.
+    from rehearsal import organizations_delegation
     with _PATCH_LOCK:
         if _PATCHED:
             return
@@ -404,6 +411,7 @@ def _install_patches() -> None:
         _patch_faults()
         _patch_sqs_event_source_mappings()
         _patch_sqs_redrive_policy()
+        organizations_delegation.install()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         _PATCHED = True
 
@@ -537,25 +545,12 @@ def _patch_signature_check() -> None:
 
 
 def _patch_resources() -> None:
+    from rehearsal import organizations_delegation
+
     def organizations_resource(self: OrganizationsResponse) -> str:
-        keys = {
-            "DescribeAccount": "AccountId",
-            "ListParents": "ChildId",
-            "ListTagsForResource": "ResourceId",
-            "DescribeOrganizationalUnit": "OrganizationalUnitId",
-        }
-        key = keys.get(self._get_action())
-        target = self.request_params.get(key) if key else None
-        org = self.organizations_backend.org if target else None
-        if org is None:
-            return "*"
-        if target.startswith("ou-"):
-            template = org_utils.OU_ARN_FORMAT
-        elif target.startswith("r-"):
-            template = org_utils.ROOT_ARN_FORMAT
-        else:
-            template = org_utils.ACCOUNT_ARN_FORMAT
-        return template.format(self.partition, org.master_account_id, org.id, target)
+        # A member's read names the organization's resource too (organizations_delegation.py).
+        backend = organizations_delegation.organization_backend(self.current_account, self.partition)
+        return organizations_delegation.resource_arn(self._get_action(), self.request_params, backend, self.partition)
 
     def secretsmanager_resource(self: SecretsManagerResponse) -> str:
         secret_id = self._get_param("SecretId")
@@ -598,6 +593,7 @@ def _patch_resources() -> None:
             if arn:
                 return arn
         return "*"
+
     def cloudtrail_resource(self: CloudTrailResponse) -> str:
         key = {"GetTrailStatus": "Name", "GetEventSelectors": "TrailName"}.get(self._get_action())
         trail = self._get_param(key) if key else None

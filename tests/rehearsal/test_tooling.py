@@ -5,9 +5,11 @@ IAM enforcement.
 
 Management is moto's default account; the tooling account is a member account created
 through Organizations, deployed to by an operator of its own (AWS CLI profiles `tooling`
-and `management`). moto checks no trust policy conditions and no bus policy, so the
-harness does: `aws:PrincipalArn` in the broker's trust (moto_world.py), the tooling bus's
-policy for the forwarded events (two_accounts.py).
+and `management`). moto checks no trust policy conditions and no bus policy, and has no
+Organizations delegation policy, so the harness does: `aws:PrincipalArn` in the broker's
+trust (moto_world.py), the delegation policy for a member account's Organizations reads
+(organizations_delegation.py), the tooling bus's policy for the forwarded events
+(two_accounts.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ MANAGEMENT = "infra/examples/management"
 SECTION = "Deploy from a tooling account"
 FUNCTION = "tfc-onboarder"
 BROKER = "tfc-onboarder-broker"
+DELEGATION = "module.tfc_onboarder_management.aws_organizations_resource_policy.delegation[0]"
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 APPROVAL = r"Only 'yes' will be accepted to approve\.\s*\n\s*Enter a value: "
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -106,11 +110,14 @@ def two_accounts(stage: Stage, deployment_zip: Path) -> Iterator[TwoAccounts]:
     # A second plan of either part finds nothing to change.
     for tf, variables in (
         (tooling_tf, [f"-var=tfe_organization={ORGANIZATION}", f"-var=management_account_id={MANAGEMENT_ACCOUNT}"]),
-        (management_tf, [f"-var=tooling_role_arn={outputs['role_arn']}",
-                         f"-var=tooling_event_bus_arn={outputs['tooling_event_bus_arn']}"]),
+        (management_tf, _management_vars(outputs)),
     ):
         again = tf.run("plan", "-input=false", "-detailed-exitcode", *variables, check=False)
         assert again.returncode == 0, f"the second plan is not empty:\n{tf.steps[-1].output[-6000:]}"
+    # The management part wrote the organization's delegation policy: its output, word for word.
+    written = stage.world.client("organizations", stage.operator).describe_resource_policy()["ResourcePolicy"]
+    assert json.loads(written["Content"]) == json.loads(outputs["delegation_policy"])
+    assert written["ResourcePolicySummary"]["Id"] in management_tf.run("state", "show", DELEGATION).stdout
     fact("tooling mode: tooling part", json.dumps(resource_kinds(tooling_tf.state_resources())))
     fact("tooling mode: management part", json.dumps(resource_kinds(management_tf.state_resources())))
     bridge = TwoAccountEventBridge(stage.world, stage.lambdas,
@@ -119,9 +126,7 @@ def two_accounts(stage: Stage, deployment_zip: Path) -> Iterator[TwoAccounts]:
     yield TwoAccounts(tooling, tooling_operator, run, tooling_tf, management_tf, outputs, bridge, event_sources)
 
     started = time.monotonic()
-    management_tf.run("destroy", "-auto-approve", "-input=false",
-                      f"-var=tooling_role_arn={outputs['role_arn']}",
-                      f"-var=tooling_event_bus_arn={outputs['tooling_event_bus_arn']}")
+    management_tf.run("destroy", "-auto-approve", "-input=false", *_management_vars(outputs))
     tooling_tf.run("destroy", "-auto-approve", "-input=false", f"-var=tfe_organization={ORGANIZATION}",
                    f"-var=management_account_id={MANAGEMENT_ACCOUNT}")
     record("tooling mode: destroy both parts", time.monotonic() - started)
@@ -242,15 +247,29 @@ def test_the_tooling_bus_admits_only_the_forwarded_events_of_the_management_acco
         assert bridge.bus_policy_problem(bus, MANAGEMENT_ACCOUNT, ct)
 
 
-def test_the_function_role_reaches_nothing_but_the_broker(stage: Stage, two_accounts: TwoAccounts):
-    credentials = stage.world.service_assumes(two_accounts.function_role_arn, "lambda.amazonaws.com", "reach-check")
+def _function_credentials(stage: Stage, setup: TwoAccounts, session: str) -> Credentials:
+    return stage.world.service_assumes(setup.function_role_arn, "lambda.amazonaws.com", session)
+
+
+def test_the_function_role_reaches_the_broker_and_its_delegated_reads_only(stage: Stage, two_accounts: TwoAccounts):
+    credentials = _function_credentials(stage, two_accounts, "reach-check")
     sts = stage.world.client("sts", credentials)
+    organizations = stage.world.client("organizations", credentials)
     member = stage.world.create_member_account("team-reach")
-    # No access role of its own, no Organizations read of its own.
+    # No access role of its own.
     _denied(lambda: sts.assume_role(RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole",
                                     RoleSessionName="direct"))
-    _denied(lambda: stage.world.client("organizations", credentials).list_accounts())
     assert sts.assume_role(RoleArn=two_accounts.broker_arn, RoleSessionName="check")["Credentials"]
+    # Its reads, from the tooling account, answered by the organization (the delegation policy
+    # and its own policy allow them)...
+    assert any(a["Id"] == member for a in organizations.list_accounts()["Accounts"])
+    assert organizations.describe_account(AccountId=member)["Account"]["Id"] == member
+    # ...and nothing else of Organizations: another read, a write.
+    _denied(lambda: organizations.list_roots())
+    _denied(lambda: organizations.tag_resource(ResourceId=member, Tags=[{"Key": "k", "Value": "v"}]))
+    # Another principal of the tooling account, allowed everything by its own policy, is not
+    # named by the delegation policy.
+    _denied(lambda: stage.world.client("organizations", two_accounts.tooling_operator).describe_account(AccountId=member))
 
 
 def test_only_the_function_role_may_assume_the_broker(stage: Stage, two_accounts: TwoAccounts):
@@ -275,13 +294,14 @@ def test_the_broker_can_do_nothing_else(stage: Stage, two_accounts: TwoAccounts)
     sts = stage.world.client("sts", broker)
 
     # What it is for.
-    assert any(a["Id"] == member for a in organizations.list_accounts()["Accounts"])
-    assert organizations.describe_account(AccountId=member)["Account"]["Id"] == member
     sts.assume_role(RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="ok")
 
     # Nothing else: no IAM call of any kind, signed directly with its credentials; no
-    # Organizations write; no other role, in a member account or outside the organization.
+    # Organizations call, read or write (the function reads with its own role); no other
+    # role, in a member account or outside the organization.
     denials = {
+        "organizations:DescribeAccount": lambda: organizations.describe_account(AccountId=member),
+        "organizations:ListAccounts": lambda: organizations.list_accounts(),
         "iam:ListRoles": lambda: iam.list_roles(),
         "iam:GetRole": lambda: iam.get_role(RoleName="OrganizationAccountAccessRole"),
         "iam:CreateRole": lambda: iam.create_role(RoleName="escalate", AssumeRolePolicyDocument="{}"),
@@ -301,30 +321,107 @@ def test_the_broker_can_do_nothing_else(stage: Stage, two_accounts: TwoAccounts)
     fact("tooling mode: the broker is denied", sorted(denials))
 
 
-def test_a_removed_broker_permission_breaks_the_path_that_needs_it(stage: Stage, two_accounts: TwoAccounts):
-    iam = stage.world.client("iam", stage.operator)
-    (name,) = iam.list_role_policies(RoleName=BROKER)["PolicyNames"]
-    original = iam.get_role_policy(RoleName=BROKER, PolicyName=name)["PolicyDocument"]
+def _failure(batch: Batch) -> str:
+    assert len(batch.failed) == 1, batch.invocation.describe()
+    (failure,) = _logged(batch, ("queued event failed",))
+    return f"{failure['error_type']}: {failure['error']}"
+
+
+def _redelivered(setup: TwoAccounts) -> dict[str, Any]:
+    """The message that failed, received again once its visibility timeout has passed."""
+    assert setup.event_sources.expire_in_flight() == 1
+    (again,) = setup.event_sources.drain()
+    return _report(again)
+
+
+def test_the_function_role_needs_its_own_permission_too(stage: Stage, two_accounts: TwoAccounts):
+    """The delegation policy alone does not let the function read: without
+    organizations:DescribeAccount in the function role's own policy the onboarding fails
+    with AccessDenied naming that action and the function's role."""
+    iam = stage.world.client("iam", two_accounts.tooling_operator)
+    (name,) = iam.list_role_policies(RoleName=FUNCTION)["PolicyNames"]
+    original = iam.get_role_policy(RoleName=FUNCTION, PolicyName=name)["PolicyDocument"]
     reduced = copy.deepcopy(original)
     for statement in reduced["Statement"]:
         if isinstance(statement["Action"], list) and "organizations:DescribeAccount" in statement["Action"]:
             statement["Action"].remove("organizations:DescribeAccount")
     assert reduced != original
-    account = stage.world.create_member_account("team-broker-denied")
-    iam.put_role_policy(RoleName=BROKER, PolicyName=name, PolicyDocument=json.dumps(reduced))
+    account = stage.world.create_member_account("team-function-denied")
+    iam.put_role_policy(RoleName=FUNCTION, PolicyName=name, PolicyDocument=json.dumps(reduced))
     try:
-        denied = _deliver(two_accounts, sample("create-account-result.json", account))
+        message = _failure(_deliver(two_accounts, sample("create-account-result.json", account)))
     finally:
-        iam.put_role_policy(RoleName=BROKER, PolicyName=name, PolicyDocument=json.dumps(original))
-    assert len(denied.failed) == 1, denied.invocation.describe()
-    (failure,) = _logged(denied, ("queued event failed",))
-    message = f"{failure['error_type']}: {failure['error']}"
-    fact("tooling mode: broker without organizations:DescribeAccount", message)
+        iam.put_role_policy(RoleName=FUNCTION, PolicyName=name, PolicyDocument=json.dumps(original))
+    fact("tooling mode: function role without organizations:DescribeAccount", message)
     assert "AccessDenied" in message and "organizations:DescribeAccount" in message, message
-    assert BROKER in message, "the denial names the broker session"
+    assert f"assumed-role/{FUNCTION}/" in message and BROKER not in message, "the denial names the function's role"
     assert f"aws-{account}" not in stage.fake.varsets()
 
     # With the permission back, the same message, received again, goes through.
-    assert two_accounts.event_sources.expire_in_flight() == 1
-    (again,) = two_accounts.event_sources.drain()
-    assert _report(again)["outcome"] == "onboarded"
+    assert _redelivered(two_accounts)["outcome"] == "onboarded"
+
+
+def test_the_delegation_policy_is_what_lets_the_function_read(stage: Stage, two_accounts: TwoAccounts):
+    """Deleted, the function's reads are refused and onboarding fails; infra/management with
+    manage_delegation_policy = false writes nothing but outputs the same policy; applied again
+    as deployed, it writes the policy back and the same message goes through."""
+    management = stage.world.client("organizations", stage.operator)
+    written = management.describe_resource_policy()["ResourcePolicy"]["Content"]
+    function = stage.world.client("organizations", _function_credentials(stage, two_accounts, "delegation-check"))
+    account = stage.world.create_member_account("team-no-delegation")
+    assert function.describe_account(AccountId=account)["Account"]["Id"] == account
+
+    management.delete_resource_policy()
+    denied = _denied(lambda: function.describe_account(AccountId=account))
+    _denied(lambda: function.list_accounts())
+    # Every member may describe its organization, with or without the policy.
+    assert function.describe_organization()["Organization"]["Id"] == stage.organization_id
+    message = _failure(_deliver(two_accounts, sample("create-account-result.json", account)))
+    fact("tooling mode: without the delegation policy", message)
+    assert "AccessDenied" in message and "organizations:DescribeAccount" in message, message
+    assert f"aws-{account}" not in stage.fake.varsets()
+
+    # Not managed: nothing written, the same document output to merge by hand.
+    unmanaged = _unmanaged_management_part(stage, two_accounts)
+    try:
+        assert not [a for a in unmanaged.state_resources() if "aws_organizations_resource_policy" in a]
+        _not_found(lambda: management.describe_resource_policy())
+        assert json.loads(unmanaged.output("delegation_policy")) == json.loads(written)
+    finally:
+        unmanaged.run("destroy", "-auto-approve", "-input=false", *_management_vars(two_accounts.outputs))
+        shutil.rmtree(unmanaged.directory)
+
+    # Applied again as deployed: the policy is back, and the read and the onboarding work.
+    two_accounts.management_tf.run("apply", "-auto-approve", "-input=false", *_management_vars(two_accounts.outputs))
+    assert json.loads(management.describe_resource_policy()["ResourcePolicy"]["Content"]) == json.loads(written)
+    assert function.describe_account(AccountId=account)["Account"]["Id"] == account
+    assert _redelivered(two_accounts)["outcome"] == "onboarded"
+    fact("tooling mode: a delegated read without the policy", denied)
+
+
+def _management_vars(outputs: dict[str, Any]) -> list[str]:
+    """The management part's variables, from the tooling part's outputs."""
+    return [f"-var=tooling_role_arn={outputs['role_arn']}",
+            f"-var=tooling_event_bus_arn={outputs['tooling_event_bus_arn']}"]
+
+
+def _unmanaged_management_part(stage: Stage, setup: TwoAccounts) -> Terraform:
+    """The management example under another name (its rules and roles beside the deployed
+    ones), applied with manage_delegation_policy = false."""
+    relative = "infra/examples/management-unmanaged-policy"
+    directory = stage.scratch / relative
+    directory.mkdir(exist_ok=True)
+    example = (stage.scratch / MANAGEMENT / "main.tf").read_text(encoding="utf-8")
+    managed = "manage_delegation_policy = var.manage_delegation_policy"
+    assert managed in example
+    (directory / "main.tf").write_text(example.replace(managed, f'{managed}\n  name = "{FUNCTION}-unmanaged"'))
+    tf = stage.terraform(relative, [None, "control_tower"])
+    tf.run("init", "-input=false")
+    tf.run("apply", "-auto-approve", "-input=false", "-var=manage_delegation_policy=false", *_management_vars(setup.outputs))
+    return tf
+
+
+def _not_found(call: Any) -> None:
+    with pytest.raises(Exception) as refused:
+        call()
+    assert getattr(refused.value, "response", {}).get("Error", {}).get("Code") == "ResourcePolicyNotFoundException", refused.value

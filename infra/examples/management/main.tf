@@ -29,6 +29,12 @@ variable "control_tower_home_region" {
   default     = null
 }
 
+variable "manage_delegation_policy" {
+  type        = bool
+  description = "Write the organization's delegation policy. It replaces any the organization has: set false if it has one, and merge output delegation_policy into it."
+  default     = true
+}
+
 provider "aws" {
   region = "us-east-1"
 }
@@ -49,6 +55,8 @@ module "tfc_onboarder_management" {
   tooling_role_arn      = var.tooling_role_arn
   tooling_event_bus_arn = var.tooling_event_bus_arn
   enable_control_tower  = var.control_tower_home_region != null
+
+  manage_delegation_policy = var.manage_delegation_policy
 }
 
 output "broker_role_arn" {
@@ -64,4 +72,9 @@ output "forward_rule_arns" {
 output "forward_dlq_url" {
   description = "Events that could not be put on the tooling bus."
   value       = module.tfc_onboarder_management.forward_dlq_url
+}
+
+output "delegation_policy" {
+  description = "The delegation policy letting the tooling function read Organizations: written with manage_delegation_policy, to merge by hand without."
+  value       = module.tfc_onboarder_management.delegation_policy
 }
