@@ -1,12 +1,4 @@
 locals {
-  alarm_actions               = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
-  control_tower_alarm_actions = var.control_tower_alarm_sns_topic_arn == null ? [] : [var.control_tower_alarm_sns_topic_arn]
-
-  # A CloudWatch alarm only notifies SNS topics of its own Region; the fourth
-  # field of a topic ARN is its Region.
-  alarm_topic_region               = try(split(":", var.alarm_sns_topic_arn)[3], null)
-  control_tower_alarm_topic_region = try(split(":", var.control_tower_alarm_sns_topic_arn)[3], null)
-
   # Every alarm of the function's Region, by the name it gets after
   # "<name>-". Each fires when the metric is above its threshold in five
   # minutes; most thresholds are 0: the first occurrence.
@@ -21,18 +13,18 @@ locals {
         threshold   = 0
       }
       failure-queue-not-empty = {
-        description = "A direct asynchronous invocation of the ${var.name} function failed after Lambda's retries; the event is in ${aws_sqs_queue.failures.name}."
+        description = "A direct asynchronous invocation of the ${var.name} function failed after Lambda's retries; the event is in ${module.failures.name}."
         namespace   = "AWS/SQS"
         metric      = "ApproximateNumberOfMessagesVisible"
-        dimensions  = { QueueName = aws_sqs_queue.failures.name }
+        dimensions  = { QueueName = module.failures.name }
         statistic   = "Maximum"
         threshold   = 0
       }
       events-failed-not-empty = {
-        description = "An account could not be onboarded or offboarded after every receive of its event; the event is in ${aws_sqs_queue.events_failed.name}. Redrive it to ${aws_sqs_queue.events.name} once the cause (in the function log) is fixed."
+        description = "An account could not be onboarded or offboarded after every receive of its event; the event is in ${module.events_failed.name}. Redrive it to ${aws_sqs_queue.events.name} once the cause (in the function log) is fixed."
         namespace   = "AWS/SQS"
         metric      = "ApproximateNumberOfMessagesVisible"
-        dimensions  = { QueueName = aws_sqs_queue.events_failed.name }
+        dimensions  = { QueueName = module.events_failed.name }
         statistic   = "Maximum"
         threshold   = 0
       }
@@ -58,10 +50,10 @@ locals {
         threshold   = 0
       }
       events-dlq-not-empty = {
-        description = "EventBridge could not queue an account event for the ${var.name} function, or EventBridge Scheduler could not start its sweep; the event is in ${aws_sqs_queue.events_dlq.name}. Send the event to ${aws_sqs_queue.events.name} (or start the sweep) once the cause is fixed."
+        description = "EventBridge could not queue an account event for the ${var.name} function, or EventBridge Scheduler could not start its sweep; the event is in ${module.events_dlq.name}. Send the event to ${aws_sqs_queue.events.name} (or start the sweep) once the cause is fixed."
         namespace   = "AWS/SQS"
         metric      = "ApproximateNumberOfMessagesVisible"
-        dimensions  = { QueueName = aws_sqs_queue.events_dlq.name }
+        dimensions  = { QueueName = module.events_dlq.name }
         statistic   = "Maximum"
         threshold   = 0
       }
@@ -89,7 +81,7 @@ locals {
     # queue.
     {
       for key in keys(local.enabled_event_rules) : "${replace(key, "_", "-")}-failed-invocations" => {
-        description = "EventBridge could not queue an event of the ${aws_cloudwatch_event_rule.account[key].name} rule for the ${var.name} function; it is in ${aws_sqs_queue.events_dlq.name}."
+        description = "EventBridge could not queue an event of the ${aws_cloudwatch_event_rule.account[key].name} rule for the ${var.name} function; it is in ${module.events_dlq.name}."
         namespace   = "AWS/Events"
         metric      = "FailedInvocations"
         # A rule of a custom bus (tooling mode) has its metrics under both.
@@ -107,7 +99,7 @@ locals {
   # Region where its metrics are.
   control_tower_alarms = local.forward_control_tower_events ? {
     control-tower-forward-failed-invocations = {
-      description = "EventBridge could not forward a Control Tower event to the ${local.region} default bus; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
+      description = "EventBridge could not forward a Control Tower event to the ${local.region} default bus; it is in ${module.control_tower_forward_dlq[0].name}."
       namespace   = "AWS/Events"
       metric      = "FailedInvocations"
       dimensions  = { RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name }
@@ -115,68 +107,37 @@ locals {
       threshold   = 0
     }
     ct-forward-dlq-not-empty = {
-      description = "A Control Tower event could not be forwarded to ${local.region}; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
+      description = "A Control Tower event could not be forwarded to ${local.region}; it is in ${module.control_tower_forward_dlq[0].name}."
       namespace   = "AWS/SQS"
       metric      = "ApproximateNumberOfMessagesVisible"
-      dimensions  = { QueueName = aws_sqs_queue.control_tower_forward_dlq[0].name }
+      dimensions  = { QueueName = module.control_tower_forward_dlq[0].name }
       statistic   = "Maximum"
       threshold   = 0
     }
   } : {}
 }
 
-resource "aws_cloudwatch_metric_alarm" "this" {
-  for_each = local.alarms
+# The alarms of the function's Region, and of the Control Tower home Region
+# (each notifies a topic of its own Region: infra/modules/metric-alarms).
+module "alarms" {
+  source = "./modules/metric-alarms"
 
-  alarm_name          = "${var.name}-${each.key}"
-  alarm_description   = each.value.description
-  namespace           = each.value.namespace
-  metric_name         = each.value.metric
-  dimensions          = each.value.dimensions
-  statistic           = each.value.statistic
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = each.value.threshold
-  # No traffic is the normal state, not a reason to alarm.
-  treat_missing_data = "notBreaching"
-  alarm_actions      = local.alarm_actions
-  ok_actions         = local.alarm_actions
-  tags               = local.tags
-
-  lifecycle {
-    precondition {
-      condition     = local.alarm_topic_region == null || local.alarm_topic_region == local.region
-      error_message = "alarm_sns_topic_arn must be a topic in ${local.region}, the Region of the function and its alarms: CloudWatch alarms only notify topics of their own Region."
-    }
-  }
+  name            = var.name
+  alarms          = local.alarms
+  sns_topic_arn   = var.alarm_sns_topic_arn
+  sns_topic_input = "alarm_sns_topic_arn"
+  tags            = local.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "control_tower" {
-  for_each = local.control_tower_alarms
-  provider = aws.control_tower
+module "control_tower_alarms" {
+  source    = "./modules/metric-alarms"
+  providers = { aws = aws.control_tower }
 
-  alarm_name          = "${var.name}-${each.key}"
-  alarm_description   = each.value.description
-  namespace           = each.value.namespace
-  metric_name         = each.value.metric
-  dimensions          = each.value.dimensions
-  statistic           = each.value.statistic
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = each.value.threshold
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.control_tower_alarm_actions
-  ok_actions          = local.control_tower_alarm_actions
-  tags                = local.tags
-
-  lifecycle {
-    precondition {
-      condition     = local.control_tower_alarm_topic_region == null || local.control_tower_alarm_topic_region == data.aws_region.control_tower.id
-      error_message = "control_tower_alarm_sns_topic_arn must be a topic in ${data.aws_region.control_tower.id}, the Control Tower home Region: CloudWatch alarms only notify topics of their own Region."
-    }
-  }
+  name            = var.name
+  alarms          = local.control_tower_alarms
+  sns_topic_arn   = var.control_tower_alarm_sns_topic_arn
+  sns_topic_input = "control_tower_alarm_sns_topic_arn"
+  tags            = local.tags
 }
 
 # The two alarms of earlier versions keep their place (no destroy and create).
@@ -188,4 +149,15 @@ moved {
 moved {
   from = aws_cloudwatch_metric_alarm.failure_queue_not_empty
   to   = aws_cloudwatch_metric_alarm.this["failure-queue-not-empty"]
+}
+
+# Earlier versions declared the alarms here; they keep their place.
+moved {
+  from = aws_cloudwatch_metric_alarm.this
+  to   = module.alarms.aws_cloudwatch_metric_alarm.this
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.control_tower
+  to   = module.control_tower_alarms.aws_cloudwatch_metric_alarm.this
 }

@@ -20,6 +20,6 @@ resource "aws_cloudwatch_dashboard" "this" {
     region        = local.region
     function_name = aws_lambda_function.this.function_name
     log_group     = aws_cloudwatch_log_group.lambda.name
-    alarm_arns    = jsonencode([for alarm in aws_cloudwatch_metric_alarm.this : alarm.arn])
+    alarm_arns    = jsonencode(values(module.alarms.arns))
   })
 }

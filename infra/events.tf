@@ -77,14 +77,14 @@ resource "aws_cloudwatch_event_target" "account" {
 
   # What EventBridge could not put on the queue is kept, not dropped.
   dead_letter_config {
-    arn = aws_sqs_queue.events_dlq.arn
+    arn = module.events_dlq.arn
   }
 
   # EventBridge checks that it may send to both queues when it needs to. On
   # an upgrade, the new target is in place before the one it replaces goes
   # (target_id "function": earlier versions of this module invoked the
   # function directly).
-  depends_on = [aws_sqs_queue_policy.events, aws_sqs_queue_policy.events_dlq]
+  depends_on = [aws_sqs_queue_policy.events, module.events_dlq]
 
   lifecycle {
     create_before_destroy = true
@@ -142,60 +142,22 @@ resource "aws_cloudwatch_event_rule" "control_tower_forward" {
   }
 }
 
-data "aws_iam_policy_document" "control_tower_forward_assume_role" {
-  count = local.forward_control_tower_events ? 1 : 0
+module "control_tower_forward_role" {
+  source = "./modules/event-forward-role"
+  count  = local.forward_control_tower_events ? 1 : 0
 
-  statement {
-    sid     = "EventBridgeForwardRule"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    # Only the forwarding rule may use the role (confused-deputy guard).
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.control_tower_forward[0].arn]
-    }
+  name        = "${var.name}-ct-forward"
+  description = "Lets the ${var.name} forwarding rule put Control Tower events on the ${local.region} default bus."
+  account_id  = local.account_id
+  rules = {
+    sid  = "EventBridgeForwardRule"
+    arns = [aws_cloudwatch_event_rule.control_tower_forward[0].arn]
   }
-}
-
-resource "aws_iam_role" "control_tower_forward" {
-  count = local.forward_control_tower_events ? 1 : 0
-
-  name               = "${var.name}-ct-forward"
-  description        = "Lets the ${var.name} forwarding rule put Control Tower events on the ${local.region} default bus."
-  assume_role_policy = data.aws_iam_policy_document.control_tower_forward_assume_role[0].json
-  tags               = local.tags
-}
-
-data "aws_iam_policy_document" "control_tower_forward" {
-  count = local.forward_control_tower_events ? 1 : 0
-
-  statement {
-    sid       = "PutOnFunctionRegionDefaultBus"
-    effect    = "Allow"
-    actions   = ["events:PutEvents"]
-    resources = [local.default_event_bus_arn]
+  bus = {
+    sid = "PutOnFunctionRegionDefaultBus"
+    arn = local.default_event_bus_arn
   }
-}
-
-resource "aws_iam_role_policy" "control_tower_forward" {
-  count = local.forward_control_tower_events ? 1 : 0
-
-  name   = "${var.name}-ct-forward"
-  role   = aws_iam_role.control_tower_forward[0].id
-  policy = data.aws_iam_policy_document.control_tower_forward[0].json
+  tags = local.tags
 }
 
 resource "aws_cloudwatch_event_target" "control_tower_forward" {
@@ -205,7 +167,7 @@ resource "aws_cloudwatch_event_target" "control_tower_forward" {
   rule      = aws_cloudwatch_event_rule.control_tower_forward[0].name
   target_id = "default-bus-${local.region}"
   arn       = local.default_event_bus_arn
-  role_arn  = aws_iam_role.control_tower_forward[0].arn
+  role_arn  = module.control_tower_forward_role[0].arn
 
   retry_policy {
     maximum_retry_attempts       = var.rule_maximum_retry_attempts
@@ -213,8 +175,19 @@ resource "aws_cloudwatch_event_target" "control_tower_forward" {
   }
 
   dead_letter_config {
-    arn = aws_sqs_queue.control_tower_forward_dlq[0].arn
+    arn = module.control_tower_forward_dlq[0].arn
   }
 
-  depends_on = [aws_sqs_queue_policy.control_tower_forward_dlq]
+  depends_on = [module.control_tower_forward_dlq]
+}
+
+# Earlier versions declared the role here; it keeps its place.
+moved {
+  from = aws_iam_role.control_tower_forward[0]
+  to   = module.control_tower_forward_role[0].aws_iam_role.this
+}
+
+moved {
+  from = aws_iam_role_policy.control_tower_forward[0]
+  to   = module.control_tower_forward_role[0].aws_iam_role_policy.this
 }

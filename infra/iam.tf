@@ -180,7 +180,7 @@ data "aws_iam_policy_document" "lambda" {
     sid       = "SendFailedInvocations"
     effect    = "Allow"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.failures.arn]
+    resources = [module.failures.arn]
   }
 
   statement {

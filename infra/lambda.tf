@@ -112,7 +112,7 @@ resource "aws_lambda_function_event_invoke_config" "this" {
 
   destination_config {
     on_failure {
-      destination = aws_sqs_queue.failures.arn
+      destination = module.failures.arn
     }
   }
 

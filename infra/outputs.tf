@@ -45,7 +45,7 @@ output "events_queue_arn" {
 
 output "events_failed_queue_url" {
   description = "URL of the queue receiving account events the function failed on every receive (redrive them to events_queue_url)."
-  value       = aws_sqs_queue.events_failed.url
+  value       = module.events_failed.url
 }
 
 output "control_tower_forward_rule_arn" {
@@ -55,12 +55,12 @@ output "control_tower_forward_rule_arn" {
 
 output "failure_queue_url" {
   description = "URL of the queue receiving direct asynchronous invocations that failed after Lambda's retries."
-  value       = aws_sqs_queue.failures.url
+  value       = module.failures.url
 }
 
 output "failure_queue_arn" {
   description = "ARN of the queue receiving invocations that failed after all retries."
-  value       = aws_sqs_queue.failures.arn
+  value       = module.failures.arn
 }
 
 output "secret_arn" {
@@ -75,17 +75,17 @@ output "cloudtrail_arn" {
 
 output "events_dlq_url" {
   description = "URL of the queue receiving events EventBridge could not queue, and sweeps EventBridge Scheduler could not start."
-  value       = aws_sqs_queue.events_dlq.url
+  value       = module.events_dlq.url
 }
 
 output "events_dlq_arn" {
   description = "ARN of the queue receiving events EventBridge could not queue, and sweeps EventBridge Scheduler could not start."
-  value       = aws_sqs_queue.events_dlq.arn
+  value       = module.events_dlq.arn
 }
 
 output "control_tower_forward_dlq_url" {
   description = "URL of the queue, in the Control Tower home Region, receiving events the forwarding rule could not forward; null when nothing is forwarded."
-  value       = one(aws_sqs_queue.control_tower_forward_dlq[*].url)
+  value       = one(module.control_tower_forward_dlq[*].url)
 }
 
 output "dashboard_name" {

@@ -19,7 +19,7 @@ resource "aws_sqs_queue" "events" {
   tags                       = local.tags
 
   redrive_policy = jsonencode({
-    deadLetterTargetArn = aws_sqs_queue.events_failed.arn
+    deadLetterTargetArn = module.events_failed.arn
     maxReceiveCount     = local.events_max_receive_count
   })
 }
@@ -27,14 +27,13 @@ resource "aws_sqs_queue" "events" {
 # Queued events the function failed on every receive (each failed message is
 # named in the batch response, so one bad account never fails its batch).
 # Redrive them to the events queue (StartMessageMoveTask) once the cause is
-# fixed.
-resource "aws_sqs_queue" "events_failed" {
-  #checkov:skip=CKV2_AWS_73:A customer managed key is optional (kms_key_arn); SSE-SQS encrypts the queue by default and needs no key policy.
-  name                      = "${var.name}-events-failed"
-  message_retention_seconds = 1209600
-  kms_master_key_id         = var.kms_key_arn
-  sqs_managed_sse_enabled   = var.kms_key_arn == null ? true : null
-  tags                      = local.tags
+# fixed. SQS redrive needs no queue policy.
+module "events_failed" {
+  source = "./modules/dead-letter-queue"
+
+  name        = "${var.name}-events-failed"
+  kms_key_arn = var.kms_key_arn
+  tags        = local.tags
 }
 
 data "aws_iam_policy_document" "events" {
@@ -82,92 +81,77 @@ resource "aws_lambda_event_source_mapping" "events" {
 # Asynchronous invocations that still fail after Lambda's retries land here
 # with the original event and the error, so an account is never silently
 # left half onboarded. Redrive by re-invoking the function with the event.
-resource "aws_sqs_queue" "failures" {
-  #checkov:skip=CKV2_AWS_73:A customer managed key is optional (kms_key_arn); SSE-SQS encrypts the queue by default and needs no key policy.
-  name                      = "${var.name}-failures"
-  message_retention_seconds = 1209600
-  kms_master_key_id         = var.kms_key_arn
-  # Set only without a CMK: the provider rejects both at once.
-  sqs_managed_sse_enabled = var.kms_key_arn == null ? true : null
-  tags                    = local.tags
+# Lambda sends with the function's role (iam.tf): no queue policy.
+module "failures" {
+  source = "./modules/dead-letter-queue"
+
+  name        = "${var.name}-failures"
+  kms_key_arn = var.kms_key_arn
+  tags        = local.tags
 }
 
 # Events EventBridge could not put on the events queue (its policy refusing
 # the rule, throttling beyond the retry policy), and daily sweeps the
-# scheduler could not start, land here instead of being dropped.
-resource "aws_sqs_queue" "events_dlq" {
-  #checkov:skip=CKV2_AWS_73:A customer managed key is optional (kms_key_arn); SSE-SQS encrypts the queue by default and needs no key policy for EventBridge.
-  name                      = "${var.name}-events-dlq"
-  message_retention_seconds = 1209600
-  kms_master_key_id         = var.kms_key_arn
-  sqs_managed_sse_enabled   = var.kms_key_arn == null ? true : null
-  tags                      = local.tags
-}
+# scheduler could not start, land here instead of being dropped. The
+# scheduler sends with its own role (sweep.tf); the rules need the policy.
+module "events_dlq" {
+  source = "./modules/dead-letter-queue"
 
-data "aws_iam_policy_document" "events_dlq" {
-  statement {
-    sid       = "OnlyTheseRulesSendUndeliveredEvents"
-    effect    = "Allow"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.events_dlq.arn]
-
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [for key in sort(keys(local.enabled_event_rules)) : aws_cloudwatch_event_rule.account[key].arn]
-    }
+  name        = "${var.name}-events-dlq"
+  kms_key_arn = var.kms_key_arn
+  tags        = local.tags
+  senders = {
+    sid         = "OnlyTheseRulesSendUndeliveredEvents"
+    principal   = "events.amazonaws.com"
+    source_arns = [for key in sort(keys(local.enabled_event_rules)) : aws_cloudwatch_event_rule.account[key].arn]
   }
-}
-
-resource "aws_sqs_queue_policy" "events_dlq" {
-  queue_url = aws_sqs_queue.events_dlq.id
-  policy    = data.aws_iam_policy_document.events_dlq.json
 }
 
 # EventBridge only uses a dead-letter queue of the rule's own Region, so the
-# forwarding rule in the Control Tower home Region gets its own.
-resource "aws_sqs_queue" "control_tower_forward_dlq" {
-  #checkov:skip=CKV2_AWS_73:SSE-SQS encrypts the queue; kms_key_arn is a key of the function's Region and cannot be used in the Control Tower home Region.
-  count    = local.forward_control_tower_events ? 1 : 0
-  provider = aws.control_tower
+# forwarding rule in the Control Tower home Region gets its own (SSE-SQS:
+# kms_key_arn is a key of the function's Region).
+module "control_tower_forward_dlq" {
+  source    = "./modules/dead-letter-queue"
+  count     = local.forward_control_tower_events ? 1 : 0
+  providers = { aws = aws.control_tower }
 
-  name                      = "${var.name}-ct-forward-dlq"
-  message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = true
-  tags                      = local.tags
-}
-
-data "aws_iam_policy_document" "control_tower_forward_dlq" {
-  count = local.forward_control_tower_events ? 1 : 0
-
-  statement {
-    sid       = "OnlyTheForwardRuleSendsUndeliveredEvents"
-    effect    = "Allow"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.control_tower_forward_dlq[0].arn]
-
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.control_tower_forward[0].arn]
-    }
+  name = "${var.name}-ct-forward-dlq"
+  tags = local.tags
+  senders = {
+    sid         = "OnlyTheForwardRuleSendsUndeliveredEvents"
+    principal   = "events.amazonaws.com"
+    source_arns = [aws_cloudwatch_event_rule.control_tower_forward[0].arn]
   }
 }
 
-resource "aws_sqs_queue_policy" "control_tower_forward_dlq" {
-  count    = local.forward_control_tower_events ? 1 : 0
-  provider = aws.control_tower
+# Earlier versions declared the queues here; they keep their place (no
+# destroy and create, which would lose what they hold).
+moved {
+  from = aws_sqs_queue.events_failed
+  to   = module.events_failed.aws_sqs_queue.this
+}
 
-  queue_url = aws_sqs_queue.control_tower_forward_dlq[0].id
-  policy    = data.aws_iam_policy_document.control_tower_forward_dlq[0].json
+moved {
+  from = aws_sqs_queue.failures
+  to   = module.failures.aws_sqs_queue.this
+}
+
+moved {
+  from = aws_sqs_queue.events_dlq
+  to   = module.events_dlq.aws_sqs_queue.this
+}
+
+moved {
+  from = aws_sqs_queue_policy.events_dlq
+  to   = module.events_dlq.aws_sqs_queue_policy.this[0]
+}
+
+moved {
+  from = aws_sqs_queue.control_tower_forward_dlq[0]
+  to   = module.control_tower_forward_dlq[0].aws_sqs_queue.this
+}
+
+moved {
+  from = aws_sqs_queue_policy.control_tower_forward_dlq[0]
+  to   = module.control_tower_forward_dlq[0].aws_sqs_queue_policy.this[0]
 }

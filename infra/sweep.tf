@@ -118,7 +118,7 @@ resource "aws_scheduler_schedule" "sweep" {
 
     # A sweep the scheduler could not start is kept, with its error.
     dead_letter_config {
-      arn = aws_sqs_queue.events_dlq.arn
+      arn = module.events_dlq.arn
     }
   }
 
@@ -176,7 +176,7 @@ data "aws_iam_policy_document" "scheduler" {
     sid       = "KeepWhatCouldNotStart"
     effect    = "Allow"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.events_dlq.arn]
+    resources = [module.events_dlq.arn]
   }
 
   dynamic "statement" {

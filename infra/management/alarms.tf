@@ -3,22 +3,19 @@
 # where the queues are (the tooling part's alarms cannot see them).
 
 locals {
-  alarm_actions               = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
-  control_tower_alarm_actions = var.control_tower_alarm_sns_topic_arn == null ? [] : [var.control_tower_alarm_sns_topic_arn]
-
   alarms = merge(
     {
       forward-dlq-not-empty = {
-        description = "An account event could not be forwarded to the ${var.name} tooling bus; it is in ${aws_sqs_queue.forward_dlq.name}."
+        description = "An account event could not be forwarded to the ${var.name} tooling bus; it is in ${module.forward_dlq.name}."
         namespace   = "AWS/SQS"
         metric      = "ApproximateNumberOfMessagesVisible"
-        dimensions  = { QueueName = aws_sqs_queue.forward_dlq.name }
+        dimensions  = { QueueName = module.forward_dlq.name }
         statistic   = "Maximum"
       }
     },
     {
       for key in keys(local.forward_rules) : "forward-${replace(key, "_", "-")}-failed-invocations" => {
-        description = "EventBridge could not forward an event of ${aws_cloudwatch_event_rule.forward[key].name} to the tooling bus; it is in ${aws_sqs_queue.forward_dlq.name}."
+        description = "EventBridge could not forward an event of ${aws_cloudwatch_event_rule.forward[key].name} to the tooling bus; it is in ${module.forward_dlq.name}."
         namespace   = "AWS/Events"
         metric      = "FailedInvocations"
         dimensions  = { RuleName = aws_cloudwatch_event_rule.forward[key].name }
@@ -31,58 +28,51 @@ locals {
   # metrics and queue are.
   control_tower_alarms = local.control_tower_elsewhere ? {
     forward-control-tower-failed-invocations = {
-      description = "EventBridge could not forward a Control Tower event to the ${var.name} tooling bus; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
+      description = "EventBridge could not forward a Control Tower event to the ${var.name} tooling bus; it is in ${module.control_tower_forward_dlq[0].name}."
       namespace   = "AWS/Events"
       metric      = "FailedInvocations"
       dimensions  = { RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name }
       statistic   = "Sum"
     }
     forward-ct-dlq-not-empty = {
-      description = "A Control Tower event could not be forwarded to the ${var.name} tooling bus; it is in ${aws_sqs_queue.control_tower_forward_dlq[0].name}."
+      description = "A Control Tower event could not be forwarded to the ${var.name} tooling bus; it is in ${module.control_tower_forward_dlq[0].name}."
       namespace   = "AWS/SQS"
       metric      = "ApproximateNumberOfMessagesVisible"
-      dimensions  = { QueueName = aws_sqs_queue.control_tower_forward_dlq[0].name }
+      dimensions  = { QueueName = module.control_tower_forward_dlq[0].name }
       statistic   = "Maximum"
     }
   } : {}
 }
 
-resource "aws_cloudwatch_metric_alarm" "forward" {
-  for_each = local.alarms
+# Each notifies a topic of its own Region (infra/modules/metric-alarms).
+module "alarms" {
+  source = "../modules/metric-alarms"
 
-  alarm_name          = "${var.name}-${each.key}"
-  alarm_description   = each.value.description
-  namespace           = each.value.namespace
-  metric_name         = each.value.metric
-  dimensions          = each.value.dimensions
-  statistic           = each.value.statistic
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  # No traffic is the normal state, not a reason to alarm.
-  treat_missing_data = "notBreaching"
-  alarm_actions      = local.alarm_actions
-  ok_actions         = local.alarm_actions
-  tags               = local.tags
+  name            = var.name
+  alarms          = local.alarms
+  sns_topic_arn   = var.alarm_sns_topic_arn
+  sns_topic_input = "alarm_sns_topic_arn"
+  tags            = local.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "control_tower_forward" {
-  for_each = local.control_tower_alarms
-  provider = aws.control_tower
+module "control_tower_alarms" {
+  source    = "../modules/metric-alarms"
+  providers = { aws = aws.control_tower }
 
-  alarm_name          = "${var.name}-${each.key}"
-  alarm_description   = each.value.description
-  namespace           = each.value.namespace
-  metric_name         = each.value.metric
-  dimensions          = each.value.dimensions
-  statistic           = each.value.statistic
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.control_tower_alarm_actions
-  ok_actions          = local.control_tower_alarm_actions
-  tags                = local.tags
+  name            = var.name
+  alarms          = local.control_tower_alarms
+  sns_topic_arn   = var.control_tower_alarm_sns_topic_arn
+  sns_topic_input = "control_tower_alarm_sns_topic_arn"
+  tags            = local.tags
+}
+
+# Earlier versions declared the alarms here; they keep their place.
+moved {
+  from = aws_cloudwatch_metric_alarm.forward
+  to   = module.alarms.aws_cloudwatch_metric_alarm.this
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.control_tower_forward
+  to   = module.control_tower_alarms.aws_cloudwatch_metric_alarm.this
 }

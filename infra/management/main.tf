@@ -92,7 +92,7 @@ resource "aws_cloudwatch_event_target" "forward" {
   target_id = "tooling-bus"
   arn       = var.tooling_event_bus_arn
   # A cross-account bus target needs a role of the sending account.
-  role_arn = aws_iam_role.forward.arn
+  role_arn = module.forward_role.arn
 
   retry_policy {
     maximum_retry_attempts       = var.rule_maximum_retry_attempts
@@ -101,43 +101,22 @@ resource "aws_cloudwatch_event_target" "forward" {
 
   # What could not be put on the tooling bus is kept, not dropped.
   dead_letter_config {
-    arn = aws_sqs_queue.forward_dlq.arn
+    arn = module.forward_dlq.arn
   }
 
-  depends_on = [aws_sqs_queue_policy.forward_dlq, aws_iam_role_policy.forward]
+  depends_on = [module.forward_dlq, module.forward_role]
 }
 
-resource "aws_sqs_queue" "forward_dlq" {
-  #checkov:skip=CKV2_AWS_73:SSE-SQS encrypts the queue and needs no key policy for EventBridge.
-  name                      = "${var.name}-forward-dlq"
-  message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = true
-  tags                      = local.tags
-}
+module "forward_dlq" {
+  source = "../modules/dead-letter-queue"
 
-data "aws_iam_policy_document" "forward_dlq" {
-  statement {
-    sid       = "OnlyTheForwardRulesSendUndeliveredEvents"
-    effect    = "Allow"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.forward_dlq.arn]
-
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [for key in sort(keys(local.forward_rules)) : aws_cloudwatch_event_rule.forward[key].arn]
-    }
+  name = "${var.name}-forward-dlq"
+  tags = local.tags
+  senders = {
+    sid         = "OnlyTheForwardRulesSendUndeliveredEvents"
+    principal   = "events.amazonaws.com"
+    source_arns = [for key in sort(keys(local.forward_rules)) : aws_cloudwatch_event_rule.forward[key].arn]
   }
-}
-
-resource "aws_sqs_queue_policy" "forward_dlq" {
-  queue_url = aws_sqs_queue.forward_dlq.id
-  policy    = data.aws_iam_policy_document.forward_dlq.json
 }
 
 # ---------------------------------------------------------------------------
@@ -168,7 +147,7 @@ resource "aws_cloudwatch_event_target" "control_tower_forward" {
   rule      = aws_cloudwatch_event_rule.control_tower_forward[0].name
   target_id = "tooling-bus"
   arn       = var.tooling_event_bus_arn
-  role_arn  = aws_iam_role.forward.arn
+  role_arn  = module.forward_role.arn
 
   retry_policy {
     maximum_retry_attempts       = var.rule_maximum_retry_attempts
@@ -176,106 +155,80 @@ resource "aws_cloudwatch_event_target" "control_tower_forward" {
   }
 
   dead_letter_config {
-    arn = aws_sqs_queue.control_tower_forward_dlq[0].arn
+    arn = module.control_tower_forward_dlq[0].arn
   }
 
-  depends_on = [aws_sqs_queue_policy.control_tower_forward_dlq, aws_iam_role_policy.forward]
+  depends_on = [module.control_tower_forward_dlq, module.forward_role]
 }
 
 # EventBridge only uses a dead-letter queue of the rule's own Region.
-resource "aws_sqs_queue" "control_tower_forward_dlq" {
-  #checkov:skip=CKV2_AWS_73:SSE-SQS encrypts the queue and needs no key policy for EventBridge.
-  count    = local.control_tower_elsewhere ? 1 : 0
-  provider = aws.control_tower
+module "control_tower_forward_dlq" {
+  source    = "../modules/dead-letter-queue"
+  count     = local.control_tower_elsewhere ? 1 : 0
+  providers = { aws = aws.control_tower }
 
-  name                      = "${var.name}-forward-ct-dlq"
-  message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = true
-  tags                      = local.tags
-}
-
-data "aws_iam_policy_document" "control_tower_forward_dlq" {
-  count = local.control_tower_elsewhere ? 1 : 0
-
-  statement {
-    sid       = "OnlyTheForwardRuleSendsUndeliveredEvents"
-    effect    = "Allow"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.control_tower_forward_dlq[0].arn]
-
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.control_tower_forward[0].arn]
-    }
+  name = "${var.name}-forward-ct-dlq"
+  tags = local.tags
+  senders = {
+    sid         = "OnlyTheForwardRuleSendsUndeliveredEvents"
+    principal   = "events.amazonaws.com"
+    source_arns = [aws_cloudwatch_event_rule.control_tower_forward[0].arn]
   }
 }
 
-resource "aws_sqs_queue_policy" "control_tower_forward_dlq" {
-  count    = local.control_tower_elsewhere ? 1 : 0
-  provider = aws.control_tower
+# Earlier versions declared the queues here; they keep their place (no
+# destroy and create, which would lose what they hold).
+moved {
+  from = aws_sqs_queue.forward_dlq
+  to   = module.forward_dlq.aws_sqs_queue.this
+}
 
-  queue_url = aws_sqs_queue.control_tower_forward_dlq[0].id
-  policy    = data.aws_iam_policy_document.control_tower_forward_dlq[0].json
+moved {
+  from = aws_sqs_queue_policy.forward_dlq
+  to   = module.forward_dlq.aws_sqs_queue_policy.this[0]
+}
+
+moved {
+  from = aws_sqs_queue.control_tower_forward_dlq[0]
+  to   = module.control_tower_forward_dlq[0].aws_sqs_queue.this
+}
+
+moved {
+  from = aws_sqs_queue_policy.control_tower_forward_dlq[0]
+  to   = module.control_tower_forward_dlq[0].aws_sqs_queue_policy.this[0]
 }
 
 # ---------------------------------------------------------------------------
 # The forwarding rules' role: PutEvents on exactly the tooling bus
 # ---------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "forward_assume_role" {
-  statement {
-    sid     = "EventBridgeForwardRules"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
+module "forward_role" {
+  source = "../modules/event-forward-role"
 
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    # Only this account's forwarding rules may use the role (confused-deputy
-    # guard).
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values = concat(
-        [for key in sort(keys(local.forward_rules)) : aws_cloudwatch_event_rule.forward[key].arn],
-        aws_cloudwatch_event_rule.control_tower_forward[*].arn,
-      )
-    }
+  name        = "${var.name}-forward"
+  description = "Lets the ${var.name} forwarding rules put the account lifecycle events on the tooling bus."
+  account_id  = local.account_id
+  rules = {
+    sid = "EventBridgeForwardRules"
+    arns = concat(
+      [for key in sort(keys(local.forward_rules)) : aws_cloudwatch_event_rule.forward[key].arn],
+      aws_cloudwatch_event_rule.control_tower_forward[*].arn,
+    )
   }
-}
-
-resource "aws_iam_role" "forward" {
-  name               = "${var.name}-forward"
-  description        = "Lets the ${var.name} forwarding rules put the account lifecycle events on the tooling bus."
-  assume_role_policy = data.aws_iam_policy_document.forward_assume_role.json
-  tags               = local.tags
-}
-
-data "aws_iam_policy_document" "forward" {
-  statement {
-    sid       = "PutOnTheToolingBusOnly"
-    effect    = "Allow"
-    actions   = ["events:PutEvents"]
-    resources = [var.tooling_event_bus_arn]
+  bus = {
+    sid = "PutOnTheToolingBusOnly"
+    arn = var.tooling_event_bus_arn
   }
+  tags = local.tags
 }
 
-resource "aws_iam_role_policy" "forward" {
-  name   = "${var.name}-forward"
-  role   = aws_iam_role.forward.id
-  policy = data.aws_iam_policy_document.forward.json
+# Earlier versions declared the role here; it keeps its place.
+moved {
+  from = aws_iam_role.forward
+  to   = module.forward_role.aws_iam_role.this
+}
+
+moved {
+  from = aws_iam_role_policy.forward
+  to   = module.forward_role.aws_iam_role_policy.this
 }

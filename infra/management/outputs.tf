@@ -5,7 +5,7 @@ output "broker_role_arn" {
 
 output "forward_role_arn" {
   description = "ARN of the role the forwarding rules put events on the tooling bus with."
-  value       = aws_iam_role.forward.arn
+  value       = module.forward_role.arn
 }
 
 output "forward_rule_arns" {
@@ -18,7 +18,7 @@ output "forward_rule_arns" {
 
 output "forward_dlq_url" {
   description = "Dead-letter queue of the forwarding rules: events that could not be put on the tooling bus."
-  value       = aws_sqs_queue.forward_dlq.url
+  value       = module.forward_dlq.url
 }
 
 output "organization_id" {

@@ -14,6 +14,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
+from child_modules import dead_letter_queue, module_calls, moved_blocks
 from eventbridge import matches, validate
 from hcl_model import (
     EVENTS_DIR,
@@ -546,15 +547,15 @@ def test_event_invoke_config(module: Module):
     assert config["maximum_event_age_in_seconds"] == "${var.maximum_event_age_in_seconds}"
     (destination,) = config["destination_config"]
     (on_failure,) = destination["on_failure"]
-    assert on_failure["destination"] == "${aws_sqs_queue.failures.arn}"
+    assert on_failure["destination"] == "${module.failures.arn}"
 
 
 def test_failure_queue(module: Module):
-    queue = module.resource("aws_sqs_queue", "failures")
-    assert queue["message_retention_seconds"] == 14 * 24 * 3600
-    # Encrypted either way: SSE-SQS without a CMK, KMS with one.
-    assert queue["kms_master_key_id"] == "${var.kms_key_arn}"
-    assert queue["sqs_managed_sse_enabled"] == "${var.kms_key_arn == null ? true : null}"
+    # Kept 14 days and encrypted by the dead-letter-queue module (test_dead_letter_queue.py);
+    # Lambda sends with the function's role, so the queue has no policy.
+    queue = dead_letter_queue(module, "failures")
+    assert queue["kms_key_arn"] == "${var.kms_key_arn}"
+    assert "senders" not in queue
 
 
 def test_alarms(module: Module):
@@ -564,9 +565,9 @@ def test_alarms(module: Module):
         'errors = {description = "The ${var.name} function returned an error',
         'namespace = "AWS/Lambda", metric = "Errors", dimensions = {FunctionName = aws_lambda_function.this.function_name}',
         'failure-queue-not-empty = {',
-        'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.failures.name}',
+        'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = module.failures.name}',
         'events-dlq-not-empty = {',
-        'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.events_dlq.name}',
+        'namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = module.events_dlq.name}',
         # Failed onboardings, a sweep's too: the function's own metric (src/metrics.rs).
         'onboarding-failures = {',
         'namespace = "TfcOnboarder", metric = "Onboardings", dimensions = {FunctionName = aws_lambda_function.this.function_name, Outcome = "failed"}, statistic = "Sum"',
@@ -582,50 +583,30 @@ def test_alarms(module: Module):
     forward = module.locals["control_tower_alarms"]
     assert forward.startswith("${local.forward_control_tower_events ? {")
     assert "dimensions = {RuleName = aws_cloudwatch_event_rule.control_tower_forward[0].name}" in forward
-    assert "dimensions = {QueueName = aws_sqs_queue.control_tower_forward_dlq[0].name}" in forward
-
-    resources = module.resources_of_type("aws_cloudwatch_metric_alarm")
-    assert set(resources) == {"this", "control_tower"}
-    assert resources["this"]["for_each"] == "${local.alarms}"
-    assert resources["control_tower"]["for_each"] == "${local.control_tower_alarms}"
-    # Alarms live in the Region of their metric, with that Region's topic.
-    assert "provider" not in resources["this"]
-    assert resources["control_tower"]["provider"] == "${aws.control_tower}"
-    assert resources["this"]["alarm_actions"] == "${local.alarm_actions}"
-    assert resources["control_tower"]["alarm_actions"] == "${local.control_tower_alarm_actions}"
-    for alarm in resources.values():
-        assert alarm["alarm_name"] == "${var.name}-${each.key}"
-        assert alarm["dimensions"] == "${each.value.dimensions}"
-        assert alarm["comparison_operator"] == "GreaterThanThreshold"
-        assert alarm["threshold"] == "${each.value.threshold}"
-        assert alarm["treat_missing_data"] == "notBreaching"
-    assert module.locals["alarm_actions"] == "${var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]}"
+    assert "dimensions = {QueueName = module.control_tower_forward_dlq[0].name}" in forward
+    # The alarms themselves are the metric-alarms module's, one call a Region, each with
+    # that Region's provider and topic (test_metric_alarms.py).
 
 
 def test_the_alarms_of_earlier_versions_keep_their_place():
-    moved = load_file(INFRA_DIR / "alarms.tf")["moved"]
-    assert {(m["from"], m["to"]) for m in moved} == {
+    assert moved_blocks(INFRA_DIR / "alarms.tf") == {
         ("${aws_cloudwatch_metric_alarm.function_errors}", '${aws_cloudwatch_metric_alarm.this["errors"]}'),
         ("${aws_cloudwatch_metric_alarm.failure_queue_not_empty}", '${aws_cloudwatch_metric_alarm.this["failure-queue-not-empty"]}'),
+        # ...which the module's alarms now are (Terraform follows the chain).
+        ("${aws_cloudwatch_metric_alarm.this}", "${module.alarms.aws_cloudwatch_metric_alarm.this}"),
+        ("${aws_cloudwatch_metric_alarm.control_tower}", "${module.control_tower_alarms.aws_cloudwatch_metric_alarm.this}"),
     }
-
-
-def test_alarm_topics_must_be_in_the_alarms_region(module: Module):
-    alarms = module.resources_of_type("aws_cloudwatch_metric_alarm")
-    for name, region in (("this", "local.region"), ("control_tower", "data.aws_region.control_tower.id")):
-        (lifecycle,) = alarms[name]["lifecycle"]
-        (precondition,) = lifecycle["precondition"]
-        assert region in precondition["condition"], name
-        assert "only notify topics of their own Region" in precondition["error_message"]
 
 
 def test_every_event_target_retries_and_keeps_what_it_cannot_deliver(module: Module):
     targets = module.resources_of_type("aws_cloudwatch_event_target")
     assert set(targets) == {"account", "control_tower_forward"}
-    queues = {"account": "${aws_sqs_queue.events_dlq.arn}", "control_tower_forward": "${aws_sqs_queue.control_tower_forward_dlq[0].arn}"}
+    queues = {"account": "${module.events_dlq.arn}", "control_tower_forward": "${module.control_tower_forward_dlq[0].arn}"}
+    # The queue policies must exist before a target may use the queues (the whole module
+    # call is waited for: the queue and its policy).
     policies = {
-        "account": ["${aws_sqs_queue_policy.events}", "${aws_sqs_queue_policy.events_dlq}"],
-        "control_tower_forward": ["${aws_sqs_queue_policy.control_tower_forward_dlq}"],
+        "account": ["${aws_sqs_queue_policy.events}", "${module.events_dlq}"],
+        "control_tower_forward": ["${module.control_tower_forward_dlq}"],
     }
     for name, target in targets.items():
         (retry,) = target["retry_policy"]
@@ -639,13 +620,13 @@ def test_every_event_target_retries_and_keeps_what_it_cannot_deliver(module: Mod
 
 
 def test_dead_letter_queues_are_encrypted_and_admit_only_their_rules(module: Module):
-    queue = module.resource("aws_sqs_queue", "events_dlq")
-    assert queue["kms_master_key_id"] == "${var.kms_key_arn}"
-    assert queue["sqs_managed_sse_enabled"] == "${var.kms_key_arn == null ? true : null}"
-    assert queue["message_retention_seconds"] == 14 * 24 * 3600
-    forward = module.resource("aws_sqs_queue", "control_tower_forward_dlq")
-    assert forward["provider"] == "${aws.control_tower}"
-    assert forward["sqs_managed_sse_enabled"] is True
+    # The queue, its encryption and its policy are the dead-letter-queue module's
+    # (test_dead_letter_queue.py); here: which key and which rules each queue gets.
+    queue = dead_letter_queue(module, "events_dlq")
+    assert queue["kms_key_arn"] == "${var.kms_key_arn}"
+    forward = dead_letter_queue(module, "control_tower_forward_dlq")
+    assert forward["providers"] == {"aws": "${aws.control_tower}"}
+    assert "kms_key_arn" not in forward, "SSE-SQS: the CMK is of another Region"
     assert forward["count"] == "${local.forward_control_tower_events ? 1 : 0}"
 
     expected_sources = {
@@ -653,15 +634,9 @@ def test_dead_letter_queues_are_encrypted_and_admit_only_their_rules(module: Mod
         "control_tower_forward_dlq": ["${aws_cloudwatch_event_rule.control_tower_forward[0].arn}"],
     }
     for name, sources in expected_sources.items():
-        (statement,) = policy_statements(module.data_source("aws_iam_policy_document", name))
-        assert statement.get("effect", "Allow") == "Allow"
-        assert statement["actions"] == ["sqs:SendMessage"]
-        assert statement["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com"]}]
-        (condition,) = statement["condition"]
-        assert condition["test"] == "ArnEquals" and condition["variable"] == "aws:SourceArn"
-        assert condition["values"] == sources, name
-        policy = module.resource("aws_sqs_queue_policy", name)
-        assert policy["policy"].startswith(f"${{data.aws_iam_policy_document.{name}"), name
+        senders = dead_letter_queue(module, name)["senders"]
+        assert senders["principal"] == "events.amazonaws.com", name
+        assert senders["source_arns"] == sources, name
 
 
 # ---------------------------------------------------------------------------
@@ -836,8 +811,7 @@ def test_rules_queue_their_events_for_the_function(module: Module):
     assert lifecycle["create_before_destroy"] is True
     # Nothing but the event source mapping invokes the function for events.
     assert module.resources_of_type("aws_lambda_permission") == {}
-    moved = load_file(INFRA_DIR / "events.tf")["moved"]
-    assert {(m["from"], m["to"]) for m in moved} == {
+    assert moved_blocks(INFRA_DIR / "events.tf", "aws_cloudwatch_event") == {
         ("${aws_cloudwatch_event_rule.lambda}", "${aws_cloudwatch_event_rule.account}"),
         ("${aws_cloudwatch_event_target.lambda}", "${aws_cloudwatch_event_target.account}"),
     }
@@ -866,24 +840,29 @@ def test_control_tower_forwarding(module: Module):
     target = module.resource("aws_cloudwatch_event_target", "control_tower_forward")
     assert target["provider"] == "${aws.control_tower}"
     assert target["arn"] == "${local.default_event_bus_arn}"
-    assert target["role_arn"] == "${aws_iam_role.control_tower_forward[0].arn}"
+    assert target["role_arn"] == "${module.control_tower_forward_role[0].arn}"
     assert module.locals["default_event_bus_arn"] == (
         "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/default"
     )
 
-    (statement,) = policy_statements(module.data_source("aws_iam_policy_document", "control_tower_forward"))
-    assert statement["actions"] == ["events:PutEvents"]
-    assert statement["resources"] == ["${local.default_event_bus_arn}"]
-
-    (trust,) = policy_statements(
-        module.data_source("aws_iam_policy_document", "control_tower_forward_assume_role")
-    )
-    assert trust["actions"] == ["sts:AssumeRole"]
-    assert trust["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com"]}]
-    conditions = {c["variable"]: c["values"] for c in trust["condition"]}
-    assert conditions == {
-        "aws:SourceAccount": ["${local.account_id}"],
-        "aws:SourceArn": ["${aws_cloudwatch_event_rule.control_tower_forward[0].arn}"],
+    # The role is the event-forward-role module's (test_event_forward_role.py): assumed
+    # only by this rule of this account, PutEvents only on this Region's default bus.
+    role = module_calls(module, "event-forward-role")["control_tower_forward_role"]
+    assert role["count"] == "${local.forward_control_tower_events ? 1 : 0}"
+    assert "providers" not in role, "IAM is global: the default provider's account"
+    assert role["name"] == "${var.name}-ct-forward"
+    assert role["account_id"] == "${local.account_id}"
+    assert role["rules"] == {
+        "sid": "EventBridgeForwardRule",
+        "arns": ["${aws_cloudwatch_event_rule.control_tower_forward[0].arn}"],
+    }
+    assert role["bus"] == {"sid": "PutOnFunctionRegionDefaultBus", "arn": "${local.default_event_bus_arn}"}
+    assert moved_blocks(INFRA_DIR / "events.tf", "aws_iam_role") == {
+        ("${aws_iam_role.control_tower_forward[0]}", "${module.control_tower_forward_role[0].aws_iam_role.this}"),
+        (
+            "${aws_iam_role_policy.control_tower_forward[0]}",
+            "${module.control_tower_forward_role[0].aws_iam_role_policy.this}",
+        ),
     }
 
 
@@ -1063,7 +1042,7 @@ def test_put_events_only_on_the_ready_bus_when_enabled(function_statements: list
 def test_queue_logs_and_traces(function_statements: list[dict]):
     (send,) = _statements_with(function_statements, "sqs:SendMessage")
     assert send["actions"] == ["sqs:SendMessage"]
-    assert send["resources"] == ["${aws_sqs_queue.failures.arn}"]
+    assert send["resources"] == ["${module.failures.arn}"]
 
     # What Lambda's event source mapping needs, on the one queue it drains.
     (receive,) = _statements_with(function_statements, "sqs:ReceiveMessage")

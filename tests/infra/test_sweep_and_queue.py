@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from child_modules import dead_letter_queue
 from hcl_model import Module, policy_statements
 from sweep_definition import render, template_names
 
@@ -216,13 +217,13 @@ def test_the_schedule_starts_the_state_machine_and_keeps_what_it_could_not(modul
         "maximum_retry_attempts": "${var.rule_maximum_retry_attempts}",
         "maximum_event_age_in_seconds": "${var.rule_maximum_event_age_in_seconds}",
     }]
-    assert target["dead_letter_config"] == [{"arn": "${aws_sqs_queue.events_dlq.arn}"}]
+    assert target["dead_letter_config"] == [{"arn": "${module.events_dlq.arn}"}]
 
     statements = policy_statements(module.data_source("aws_iam_policy_document", "scheduler"))
     by_action = {a: s for s in statements for a in s["actions"]}
     assert set(by_action) == {"states:StartExecution", "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"}
     assert by_action["states:StartExecution"]["resources"] == ["${aws_sfn_state_machine.sweep.arn}"]
-    assert by_action["sqs:SendMessage"]["resources"] == ["${aws_sqs_queue.events_dlq.arn}"]
+    assert by_action["sqs:SendMessage"]["resources"] == ["${module.events_dlq.arn}"]
     assert by_action["kms:Decrypt"]["for_each"] == "${var.kms_key_arn == null ? [] : [var.kms_key_arn]}"
     for name in ("scheduler_assume_role", "scheduler"):
         assert module.data_source("aws_iam_policy_document", name)["count"] == "${var.reconcile_schedule == null ? 0 : 1}"
@@ -249,14 +250,16 @@ def test_the_events_queue_outlives_outages_and_gives_up_into_its_own_queue(modul
     assert queue["visibility_timeout_seconds"] == "${local.events_visibility_timeout_seconds}"
     assert module.locals["events_visibility_timeout_seconds"] == "${6 * var.timeout}"
     assert queue["redrive_policy"] == (
-        "${jsonencode({deadLetterTargetArn = aws_sqs_queue.events_failed.arn, maxReceiveCount = local.events_max_receive_count})}"
+        "${jsonencode({deadLetterTargetArn = module.events_failed.arn, maxReceiveCount = local.events_max_receive_count})}"
     )
     assert module.locals["events_max_receive_count"] == "${var.maximum_retry_attempts + 1}"
-    for name in ("events", "events_failed"):
-        encrypted = module.resource("aws_sqs_queue", name)
-        assert encrypted["kms_master_key_id"] == "${var.kms_key_arn}"
-        assert encrypted["sqs_managed_sse_enabled"] == "${var.kms_key_arn == null ? true : null}"
-    assert module.resource("aws_sqs_queue", "events_failed")["message_retention_seconds"] == 14 * 24 * 3600
+    assert queue["kms_master_key_id"] == "${var.kms_key_arn}"
+    assert queue["sqs_managed_sse_enabled"] == "${var.kms_key_arn == null ? true : null}"
+    # Kept 14 days and encrypted by the dead-letter-queue module (test_dead_letter_queue.py),
+    # with the same key; SQS redrive needs no queue policy.
+    failed = dead_letter_queue(module, "events_failed")
+    assert failed["kms_key_arn"] == "${var.kms_key_arn}"
+    assert "senders" not in failed
 
 
 def test_only_the_rules_may_queue_events(module: Module):
@@ -300,7 +303,7 @@ def test_the_queue_alarms(module: Module):
     alarms = module.locals["alarms"]
     for watched in (
         'events-failed-not-empty = {',
-        'metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = aws_sqs_queue.events_failed.name}',
+        'metric = "ApproximateNumberOfMessagesVisible", dimensions = {QueueName = module.events_failed.name}',
         'events-queue-stalled = {',
         'metric = "ApproximateAgeOfOldestMessage", dimensions = {QueueName = aws_sqs_queue.events.name}, '
         'statistic = "Maximum", threshold = local.events_visibility_timeout_seconds * local.events_max_receive_count + 900}',

@@ -13,6 +13,7 @@ import re
 
 import pytest
 
+from child_modules import dead_letter_queue, module_calls, moved_blocks
 from hcl_model import INFRA_DIR, REPO_ROOT, Module, load_file, load_module, policy_statements
 
 MANAGEMENT_DIR = INFRA_DIR / "management"
@@ -80,7 +81,7 @@ def test_the_broker_may_only_assume_the_access_roles(management: Module):
     assert management.locals["organization_id"] == "${data.aws_organizations_organization.this.id}"
     policy = management.resource("aws_iam_role_policy", "broker")
     assert policy["role"] == "${aws_iam_role.broker.id}"
-    assert set(management.resources_of_type("aws_iam_role_policy")) == {"broker", "forward"}
+    assert set(management.resources_of_type("aws_iam_role_policy")) == {"broker"}  # and module.forward_role's
     assert not management.resources_of_type("aws_iam_role_policy_attachment")
 
 
@@ -190,9 +191,9 @@ def test_the_access_role_names_follow_the_tooling_part(management: Module, modul
 
 
 def test_the_forwarding_rules_use_the_root_modules_patterns(management: Module, module: Module):
-    (call,) = [body for block in management.files["main.tf"]["module"] for body in block.values()]
+    (call,) = module_calls(management, "event-patterns").values()
     assert call["source"] == "../modules/event-patterns"
-    (root_call,) = [body for block in module.files["events.tf"]["module"] for body in block.values()]
+    (root_call,) = module_calls(module, "event-patterns").values()
     assert root_call["source"] == "./modules/event-patterns"
     assert "module.event_patterns.patterns[key]" in management.locals["forward_rules"]
     rule = management.resource("aws_cloudwatch_event_rule", "forward")
@@ -208,47 +209,54 @@ def test_the_forwarding_rules_use_the_root_modules_patterns(management: Module, 
     assert ct["event_pattern"] == "${jsonencode(module.event_patterns.patterns.control_tower)}"
 
 
-@pytest.mark.parametrize("name,dlq", [("forward", "forward_dlq"), ("control_tower_forward", "control_tower_forward_dlq[0]")])
+@pytest.mark.parametrize("name,dlq", [("forward", "forward_dlq"), ("control_tower_forward", "control_tower_forward_dlq")])
 def test_every_forwarding_target_is_the_tooling_bus_with_retries_and_a_dead_letter_queue(management: Module, name, dlq):
     target = management.resource("aws_cloudwatch_event_target", name)
     assert target["arn"] == "${var.tooling_event_bus_arn}"
-    assert target["role_arn"] == "${aws_iam_role.forward.arn}"
+    assert target["role_arn"] == "${module.forward_role.arn}"
     (retry,) = target["retry_policy"]
     assert retry == {
         "maximum_retry_attempts": "${var.rule_maximum_retry_attempts}",
         "maximum_event_age_in_seconds": "${var.rule_maximum_event_age_in_seconds}",
     }
     (dead_letter,) = target["dead_letter_config"]
-    assert dead_letter["arn"] == f"${{aws_sqs_queue.{dlq}.arn}}"
-    for queue in management.resources_of_type("aws_sqs_queue").values():
-        assert queue["sqs_managed_sse_enabled"] is True
+    index = "[0]" if name == "control_tower_forward" else ""
+    assert dead_letter["arn"] == f"${{module.{dlq}{index}.arn}}"
+    # SSE-SQS (the module's default without a CMK): no key policy for EventBridge to need.
+    assert "kms_key_arn" not in dead_letter_queue(management, dlq)
 
 
 def test_nothing_the_forwarding_rules_keep_goes_unnoticed(management: Module):
     alarms = management.locals["alarms"]
     assert 'for key in keys(local.forward_rules) : "forward-${replace(key, "_", "-")}-failed-invocations" => {' in alarms
     assert 'dimensions = {RuleName = aws_cloudwatch_event_rule.forward[key].name}' in alarms
-    assert 'dimensions = {QueueName = aws_sqs_queue.forward_dlq.name}' in alarms
+    assert 'dimensions = {QueueName = module.forward_dlq.name}' in alarms
     ct = management.locals["control_tower_alarms"]
     assert ct.startswith("${local.control_tower_elsewhere ? {")
     assert "aws_cloudwatch_event_rule.control_tower_forward[0].name" in ct and "control_tower_forward_dlq[0].name" in ct
-    resources = management.resources_of_type("aws_cloudwatch_metric_alarm")
-    assert resources["control_tower_forward"]["provider"] == "${aws.control_tower}"
-    for alarm in resources.values():
-        assert alarm["threshold"] == 0 and alarm["comparison_operator"] == "GreaterThanThreshold"
-        assert alarm["treat_missing_data"] == "notBreaching"
+    # The alarms are the metric-alarms module's, one call a Region (test_metric_alarms.py);
+    # no threshold given: the module's 0, the first occurrence.
+    assert "threshold" not in alarms and "threshold" not in ct
+    assert moved_blocks(MANAGEMENT_DIR / "alarms.tf") == {
+        ("${aws_cloudwatch_metric_alarm.forward}", "${module.alarms.aws_cloudwatch_metric_alarm.this}"),
+        ("${aws_cloudwatch_metric_alarm.control_tower_forward}", "${module.control_tower_alarms.aws_cloudwatch_metric_alarm.this}"),
+    }
 
 
 def test_the_forwarding_role_puts_on_exactly_the_tooling_bus(management: Module):
-    (put,) = policy_statements(management.data_source("aws_iam_policy_document", "forward"))
-    assert put["actions"] == ["events:PutEvents"]
-    assert put["resources"] == ["${var.tooling_event_bus_arn}"]
-    (trust,) = policy_statements(management.data_source("aws_iam_policy_document", "forward_assume_role"))
-    assert trust["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com"]}]
-    conditions = {c["variable"]: c for c in trust["condition"]}
-    assert conditions["aws:SourceAccount"]["values"] == ["${local.account_id}"]
-    assert "aws_cloudwatch_event_rule.forward[key].arn" in str(conditions["aws:SourceArn"]["values"])
-    assert "aws_cloudwatch_event_rule.control_tower_forward[*].arn" in str(conditions["aws:SourceArn"]["values"])
+    # The role is the event-forward-role module's (test_event_forward_role.py): assumed only
+    # by the given rules of this account, PutEvents only on the given bus.
+    role = module_calls(management, "event-forward-role")["forward_role"]
+    assert role["name"] == "${var.name}-forward"
+    assert role["account_id"] == "${local.account_id}"
+    assert role["bus"] == {"sid": "PutOnTheToolingBusOnly", "arn": "${var.tooling_event_bus_arn}"}
+    assert role["rules"]["sid"] == "EventBridgeForwardRules"
+    assert "aws_cloudwatch_event_rule.forward[key].arn" in role["rules"]["arns"]
+    assert "aws_cloudwatch_event_rule.control_tower_forward[*].arn" in role["rules"]["arns"]
+    assert moved_blocks(MANAGEMENT_DIR / "main.tf", "aws_iam_role") == {
+        ("${aws_iam_role.forward}", "${module.forward_role.aws_iam_role.this}"),
+        ("${aws_iam_role_policy.forward}", "${module.forward_role.aws_iam_role_policy.this}"),
+    }
 
 
 def test_the_management_part_is_documented(management: Module):

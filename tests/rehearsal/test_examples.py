@@ -138,13 +138,15 @@ def test_complete_example_plans_every_option(stage: Stage, deployment_zip):
     kinds = resource_kinds(planned)
     fact("complete example with Control Tower and a trail: planned", kinds)
     assert kinds["aws_cloudtrail"] == 1
-    forwarding = {a.split(".", 2)[2] for a in planned if "control_tower_forward" in a or "alarm.control_tower[" in a}
+    forwarding = {a.split(".", 2)[2] for a in planned if "control_tower_forward" in a or ".control_tower_alarms." in a}
     assert forwarding == {
         "aws_cloudwatch_event_rule.control_tower_forward[0]", "aws_cloudwatch_event_target.control_tower_forward[0]",
-        "aws_iam_role.control_tower_forward[0]", "aws_iam_role_policy.control_tower_forward[0]",
-        "aws_sqs_queue.control_tower_forward_dlq[0]", "aws_sqs_queue_policy.control_tower_forward_dlq[0]",
-        'aws_cloudwatch_metric_alarm.control_tower["control-tower-forward-failed-invocations"]',
-        'aws_cloudwatch_metric_alarm.control_tower["ct-forward-dlq-not-empty"]',
+        "module.control_tower_forward_role[0].aws_iam_role.this",
+        "module.control_tower_forward_role[0].aws_iam_role_policy.this",
+        "module.control_tower_forward_dlq[0].aws_sqs_queue.this",
+        "module.control_tower_forward_dlq[0].aws_sqs_queue_policy.this[0]",
+        'module.control_tower_alarms.aws_cloudwatch_metric_alarm.this["control-tower-forward-failed-invocations"]',
+        'module.control_tower_alarms.aws_cloudwatch_metric_alarm.this["ct-forward-dlq-not-empty"]',
     }
 
 
