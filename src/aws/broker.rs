@@ -121,13 +121,6 @@ impl Refused {
 
     /// The refusal behind a failed AWS call, if that is why it failed.
     pub fn behind<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
-        let mut cause = Some(err);
-        while let Some(e) = cause {
-            if let Some(refused) = e.downcast_ref::<Refused>() {
-                return Some(refused);
-            }
-            cause = e.source();
-        }
-        None
+        super::behind(err)
     }
 }

@@ -42,14 +42,7 @@ impl NotDelegated {
 
     /// The refusal behind a failed AWS call, if that is why it failed.
     pub fn behind(err: &AwsError) -> Option<&NotDelegated> {
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
-        while let Some(e) = cause {
-            if let Some(found) = e.downcast_ref::<NotDelegated>() {
-                return Some(found);
-            }
-            cause = e.source();
-        }
-        None
+        super::behind(err)
     }
 }
 
