@@ -159,6 +159,21 @@ macro_rules! sdk_client {
 }
 pub(crate) use sdk_client;
 
+/// The error of type `T` in `err`'s chain of sources, if there is one: how a refusal carried
+/// as the source of a failed call (the broker's, the delegation policy's) is found again.
+pub fn behind<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        cause = e.source();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,19 +198,4 @@ mod tests {
             "the deadline is respected"
         );
     }
-}
-
-/// The error of type `T` in `err`'s chain of sources, if there is one: how a refusal carried
-/// as the source of a failed call (the broker's, the delegation policy's) is found again.
-pub fn behind<'a, T: std::error::Error + 'static>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut cause = Some(err);
-    while let Some(e) = cause {
-        if let Some(found) = e.downcast_ref::<T>() {
-            return Some(found);
-        }
-        cause = e.source();
-    }
-    None
 }
